@@ -1,0 +1,243 @@
+"""build_index(settings): articles -> passages -> tokens + vectors -> published index.
+
+One linear function of named stages. Nothing is published unless every stage
+succeeded and the written build loads and verifies; until then the live index
+keeps serving. Vectors of passages whose text did not change are copied from
+the live build, so editing one article re-embeds only that article's changed
+passages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .bm25 import BM25
+from .config import Settings
+from .content import Collection, Problem, load_articles
+from .embed import Embedder, load_embedder
+from .index import (BUILDS, FORMAT_VERSION, IndexError_, LoadedIndex, current_target, load_build,
+                    load_current, prune_builds, publish, write_build)
+from .passages import Passage, article_passages
+from .render import render_article
+from .text import Tokenizer, dictionary_fingerprint
+
+# Which e5 prompt each passage kind is embedded with: titles and alternate
+# questions are question-like, so they match queries symmetrically.
+ROLE_FOR_KIND = {"title": "query", "question": "query", "section": "passage"}
+RELATED_PER_ARTICLE = 4
+
+
+class BuildError(RuntimeError):
+    """The build cannot publish; the live index is untouched."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+@dataclass
+class BuildReport:
+    build_id: str
+    path: Path
+    articles: int
+    passages: int
+    embedded: int
+    reused: int
+    changed_articles: list[str]
+    removed_articles: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def _article_hash(article_json: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(article_json, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def stage(self, name: str) -> "_Timer":
+        self._name, self._t0 = name, time.perf_counter()
+        return self
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds[self._name] = round(time.perf_counter() - self._t0, 3)
+
+
+def _load_live(index_dir: Path) -> LoadedIndex | None:
+    """The live build, or None if there is none or it is unreadable (then build from scratch)."""
+    try:
+        return load_current(index_dir)
+    except IndexError_:
+        return None
+
+
+def _previous_vectors(live: LoadedIndex | None, model: str, dim: int) -> dict[str, np.ndarray]:
+    """Stored vectors of the live build, by passage key, if it used the same model."""
+    if live is None or live.model != model or live.vectors.shape[1] != dim:
+        return {}
+    return {p["key"]: live.vectors[i] for i, p in enumerate(live.passages)}
+
+
+def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str, list[str]]:
+    """Nearest articles by the mean of their passage vectors."""
+    if not ids:
+        return {}
+    pos = {a: i for i, a in enumerate(ids)}
+    centroids = np.zeros((len(ids), vectors.shape[1]), dtype=np.float32)
+    for row, owner in enumerate(owners):
+        centroids[pos[owner]] += vectors[row]
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    sims = centroids @ centroids.T
+    np.fill_diagonal(sims, -np.inf)
+    k = min(RELATED_PER_ARTICLE, len(ids) - 1)
+    return {a: [ids[j] for j in np.argsort(-sims[i])[:k]] for i, a in enumerate(ids)}
+
+
+def build_index(settings: Settings, embedder: Embedder | None = None,
+                log: Callable[[str], None] = lambda _m: None, progress: bool = False) -> BuildReport:
+    index_dir = Path(settings.index_dir)
+    (index_dir / BUILDS).mkdir(parents=True, exist_ok=True)
+    timer = _Timer()
+    lock = open(index_dir / ".build.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise BuildError(f"another build is running on {index_dir}; try again when it has finished") from None
+    tmp: Path | None = None
+    try:
+        with timer.stage("load"):
+            collection: Collection = load_articles(settings.articles_dir)
+        if collection.errors:
+            raise BuildError(
+                f"{len(collection.errors)} error(s) in {settings.articles_dir}; nothing was published "
+                "(run `helpcenter check` for details)",
+                collection.errors,
+            )
+        published = [a for a in collection.articles.values() if not a.draft]
+        if not published:
+            raise BuildError(f"no published articles in {settings.articles_dir}; nothing was published")
+        published.sort(key=lambda a: (collection.categories[a.category].order, a.category, a.order, a.id))
+
+        with timer.stage("passages"):
+            passages: list[Passage] = [p for a in published for p in article_passages(a)]
+
+        with timer.stage("render"):
+            articles_json: dict[str, dict[str, object]] = {}
+            for a in published:
+                rendered = render_article(a.body, a.id)
+                articles_json[a.id] = {
+                    "id": a.id, "category": a.category, "title": a.title, "summary": a.summary,
+                    "questions": a.questions, "tags": a.tags, "order": a.order, "updated": a.updated,
+                    "html": rendered.html, "toc": rendered.toc, "path": a.path,
+                }
+            for a_json in articles_json.values():
+                a_json["hash"] = _article_hash(a_json)
+            categories_json = {
+                c.id: {"id": c.id, "name": c.name, "description": c.description, "order": c.order,
+                       "articles": [a.id for a in published if a.category == c.id]}
+                for c in sorted(collection.categories.values(), key=lambda c: (c.order, c.id))
+                if any(a.category == c.id for a in published)
+            }
+
+        with timer.stage("tokenise"):
+            user_dict = Path(settings.user_dict) if settings.user_dict else None
+            tokenizer = Tokenizer(user_dict)
+            tokens = [tokenizer.tokens(p.text) for p in passages]
+            keyword = BM25.build(tokens)
+
+        with timer.stage("embed"):
+            embedder = embedder or load_embedder(settings.model, settings.model_cache)
+            live = _load_live(index_dir)
+            previous = _previous_vectors(live, embedder.name, embedder.dim)
+            vectors = np.zeros((len(passages), embedder.dim), dtype=np.float32)
+            todo: dict[str, list[int]] = {}
+            for i, p in enumerate(passages):
+                if p.key in previous:
+                    vectors[i] = previous[p.key]
+                else:
+                    todo.setdefault(ROLE_FOR_KIND[p.kind], []).append(i)
+            embedded = sum(len(rows) for rows in todo.values())
+            log(f"passages: {len(passages)} ({embedded} to embed, {len(passages) - embedded} reused)")
+            for role, rows in todo.items():
+                vectors[rows] = embedder.encode([passages[i].text for i in rows], role,
+                                                batch_size=settings.embed_batch_size, progress=progress)
+            if not np.isfinite(vectors).all():
+                raise BuildError("the embedding model returned non-finite vectors; nothing was published")
+
+        with timer.stage("write"):
+            related = _related(vectors, [p.article_id for p in passages], [a.id for a in published])
+            for a_id, rel in related.items():
+                articles_json[a_id]["related"] = rel
+            old_hashes: dict[str, str] = live.manifest.get("articles", {}) if live else {}
+            new_hashes = {a_id: str(a["hash"]) for a_id, a in articles_json.items()}
+            now = dt.datetime.now(dt.timezone.utc)
+            build_id = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + hashlib.sha256(
+                json.dumps(new_hashes, sort_keys=True).encode()).hexdigest()[:8]
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "build_id": build_id,
+                "created": now.isoformat(timespec="seconds"),
+                "model": embedder.name,
+                "dim": embedder.dim,
+                "ann": settings.ann,
+                "roles": ROLE_FOR_KIND,
+                "dictionary": dictionary_fingerprint(user_dict),
+                "counts": {"articles": len(published), "passages": len(passages),
+                           "categories": len(categories_json)},
+                "articles": new_hashes,
+            }
+            passages_json = [
+                {"article": p.article_id, "kind": p.kind, "heading": p.heading, "anchor": p.anchor,
+                 "text": p.text, "key": p.key}
+                for p in passages
+            ]
+            tmp = index_dir / BUILDS / f".tmp-{build_id}"
+            write_build(tmp, manifest, vectors, settings.ann, keyword, passages_json, articles_json,
+                        categories_json, user_dict)
+
+        with timer.stage("verify"):
+            load_build(tmp)  # the build must load cleanly before anyone can see it
+            final = index_dir / BUILDS / build_id
+            os.rename(tmp, final)
+            tmp = None
+
+        with timer.stage("publish"):
+            publish(index_dir, final)
+            prune_builds(index_dir, settings.keep_builds)
+
+        return BuildReport(
+            build_id=build_id, path=final, articles=len(published), passages=len(passages),
+            embedded=embedded, reused=len(passages) - embedded,
+            changed_articles=sorted(a for a, h in new_hashes.items() if old_hashes.get(a) != h),
+            removed_articles=sorted(set(old_hashes) - set(new_hashes)),
+            seconds=timer.seconds, warnings=collection.warnings,
+        )
+    except OSError as exc:
+        raise BuildError(f"could not write the index in {index_dir}: {exc}; the live index is unchanged") from exc
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def live_build_id(index_dir: Path) -> str | None:
+    target = current_target(index_dir)
+    return target.name if target else None

@@ -1,0 +1,180 @@
+"""Thin click commands over the library functions (check, build-index, search, eval, ...)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import ConfigError, Settings, load_settings
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return load_settings(ctx.obj.get("config"), **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+articles_option = click.option("--articles", "articles_dir", type=click.Path(file_okay=False),
+                               help="Articles folder (default: articles/).")
+index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False),
+                            help="Index folder (default: index/).")
+model_option = click.option("--model", help="Embedding model name or path (default: the packaged e5-small).")
+
+
+@click.group()
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file (or HELPCENTER_CONFIG).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """helpcenter: a self-hosted help center with hybrid semantic search."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.pass_context
+def check(ctx: click.Context, directory: str | None, strict: bool) -> None:
+    """Check articles for mistakes before they reach the site (one line per problem)."""
+    from .content import load_articles
+
+    settings = _settings(ctx, articles_dir=directory)
+    collection = load_articles(settings.articles_dir)
+    for problem in collection.problems:
+        click.echo(str(problem), err=problem.severity == "error")
+    n_err, n_warn = len(collection.errors), len(collection.warnings)
+    click.echo(f"{len(collection.articles)} articles in {len(collection.categories)} categories: "
+               f"{n_err} error(s), {n_warn} warning(s)")
+    if n_err or (strict and n_warn):
+        sys.exit(1)
+
+
+@main.command("build-index")
+@articles_option
+@index_option
+@model_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def build_index_cmd(ctx: click.Context, articles_dir: str | None, index_dir: str | None,
+                    model: str | None, quiet: bool) -> None:
+    """Build the search index and publish it atomically (incremental)."""
+    from .build import BuildError, build_index
+
+    settings = _settings(ctx, articles_dir=articles_dir, index_dir=index_dir, model=model)
+    try:
+        report = build_index(settings, log=lambda m: click.echo(m, err=True), progress=not quiet)
+    except BuildError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(str(exc)) from None
+    for w in report.warnings:
+        click.echo(str(w), err=True)
+    click.echo(
+        f"published {report.build_id}: {report.articles} articles, {report.passages} passages "
+        f"({report.embedded} embedded, {report.reused} reused); "
+        f"{len(report.changed_articles)} changed, {len(report.removed_articles)} removed; "
+        f"{sum(report.seconds.values()):.2f}s"
+    )
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", default=5, show_default=True, help="Number of articles.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@index_option
+@model_option
+@click.pass_context
+def search(ctx: click.Context, query: str, k: int, as_json: bool, index_dir: str | None,
+           model: str | None) -> None:
+    """Search the published index."""
+    from .index import IndexError_
+    from .search import Searcher
+
+    settings = _settings(ctx, index_dir=index_dir, model=model)
+    try:
+        response = Searcher(settings).search(query, k)
+    except IndexError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        out = {"results": [{"id": h.id, "title": h.title, "category": h.category, "score": h.score,
+                            "snippet": h.snippet, "confident": h.confident} for h in response.results]}
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    if response.truncated:
+        click.echo(f"(query cut to {settings.max_query_chars} characters)")
+    if not response.confident:
+        click.echo("没有找到确切答案 (no confident answer); closest articles:")
+    for rank, h in enumerate(response.results, 1):
+        click.echo(f"{rank}. {h.title}  [{h.id}]  score {h.score:.4f}  similarity {h.dense:.3f}")
+        marked = h.snippet_html.replace("<mark>", "【").replace("</mark>", "】")
+        import html as _html
+
+        click.echo(f"   {(h.heading + ': ') if h.heading else ''}{_html.unescape(marked)}")
+
+
+@main.command("eval")
+@click.option("--queries", "queries_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--unanswerable", "unanswerable_path", type=click.Path(exists=True, dir_okay=False),
+              help="Queries no article answers: reports how many are flagged not confident.")
+@click.option("--json", "as_json", is_flag=True)
+@index_option
+@model_option
+@click.pass_context
+def eval_cmd(ctx: click.Context, queries_path: str, qrels_path: str, unanswerable_path: str | None,
+             as_json: bool, index_dir: str | None, model: str | None) -> None:
+    """Measure search quality on labelled queries (MRR@10, Recall@k, nDCG@10)."""
+    from .evaluate import evaluate, read_qrels, read_queries
+    from .index import IndexError_
+    from .search import Searcher
+
+    settings = _settings(ctx, index_dir=index_dir, model=model)
+    searcher = Searcher(settings)
+
+    def run(text: str, k: int) -> tuple[list[str], bool]:
+        r = searcher.search(text, k)
+        return [h.id for h in r.results], r.confident
+
+    try:
+        result = evaluate(run, read_queries(queries_path), read_qrels(qrels_path),
+                          read_queries(unanswerable_path) if unanswerable_path else None)
+    except (ValueError, IndexError_) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"queries: {result.queries}")
+    for key, value in result.metrics.items():
+        click.echo(f"{key:>10}: {value:.4f}")
+    if result.unanswerable:
+        u = result.unanswerable
+        click.echo(f"unanswerable flagged not confident: {u['flagged_not_confident']}/{u['queries']}; "
+                   f"answerable queries confident: {u['answerable_confident']:.2%}")
+    click.echo(f"misses (no relevant article in the top 3): {len(result.misses)}")
+    for m in result.misses:
+        click.echo(f"  {m['id']} {m['text']!r}: expected {', '.join(m['expected'])}; got {', '.join(m['got'])}")
+
+
+@main.command("setup-model")
+@model_option
+@click.pass_context
+def setup_model(ctx: click.Context, model: str | None) -> None:
+    """Prepare the embedding model offline (the default is assembled from installed packages)."""
+    from .default_model import ModelSetupError
+    from .embed import load_embedder
+
+    settings = _settings(ctx, model=model)
+    try:
+        embedder = load_embedder(settings.model, settings.model_cache)
+    except (ModelSetupError, OSError) as exc:
+        raise click.ClickException(f"model {settings.model!r} cannot be loaded: {exc}") from None
+    click.echo(f"model ready: {embedder.name} (dimension {embedder.dim})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

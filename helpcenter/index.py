@@ -1,0 +1,229 @@
+"""The index on disk: one folder per build, and a ``current`` link to the live one.
+
+Layout of ``<index_dir>``::
+
+    builds/<build_id>/   manifest.json, vectors.faiss (ids + vectors only),
+                         keyword.npz + vocab.json (BM25), passages.json,
+                         articles.json, categories.json, dictionary.txt
+    current -> builds/<build_id>
+
+A build is written beside the live one and published by atomically replacing
+the ``current`` symlink, so a reader sees either the old or the new build,
+never a mixture. ``manifest.json`` records how the build was made (model,
+dimension, tokeniser fingerprint, per-file checksums) and is checked on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from .bm25 import BM25
+
+FORMAT_VERSION = 1
+CURRENT = "current"
+BUILDS = "builds"
+DATA_FILES = ("vectors.faiss", "keyword.npz", "vocab.json", "passages.json", "articles.json",
+              "categories.json", "dictionary.txt")
+
+
+class IndexError_(RuntimeError):
+    """Base for index problems; messages say what is wrong and what to do."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class IndexMismatch(IndexError_):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_ann(kind: str, dim: int, n: int) -> faiss.Index:
+    """Exact inner product by default; HNSW or IVF when a corpus outgrows it."""
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 128
+        return index
+    if kind == "ivf" and n >= 1000:
+        nlist = max(1, int(np.sqrt(n)))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.nprobe = max(1, nlist // 8)
+        return index
+    return faiss.IndexFlatIP(dim)
+
+
+@dataclass
+class LoadedIndex:
+    """Everything a searcher needs, read from one build folder."""
+
+    path: Path
+    manifest: dict[str, Any]
+    ann: faiss.Index
+    vectors: np.ndarray  # (passages, dim), for scoring chosen passages directly
+    keyword: BM25
+    passages: list[dict[str, Any]]
+    articles: dict[str, dict[str, Any]]
+    categories: dict[str, dict[str, Any]]
+    rows_by_article: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for row, p in enumerate(self.passages):
+            self.rows_by_article.setdefault(p["article"], []).append(row)
+
+    @property
+    def build_id(self) -> str:
+        return str(self.manifest["build_id"])
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise IndexCorrupt(f"{path} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"{path} is not valid JSON ({exc})") from None
+
+
+def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
+    """Load and cross-check one build; any inconsistency raises :class:`IndexCorrupt`."""
+    if not folder.is_dir():
+        raise IndexMissing(f"no index at {folder}: run `helpcenter build-index`")
+    manifest = _read_json(folder / "manifest.json")
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorrupt(
+            f"{folder}/manifest.json has format {manifest.get('format_version') if isinstance(manifest, dict) else '?'}, "
+            f"this version reads {FORMAT_VERSION}: rebuild with `helpcenter build-index`"
+        )
+    files = manifest.get("files", {})
+    for name in DATA_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise IndexCorrupt(f"{path} is missing")
+        if verify_checksums and files.get(name) != sha256_file(path):
+            raise IndexCorrupt(f"{path} does not match its checksum in manifest.json (corrupt or truncated)")
+    try:
+        ann = faiss.read_index(str(folder / "vectors.faiss"))
+    except RuntimeError as exc:
+        raise IndexCorrupt(f"{folder}/vectors.faiss cannot be read: {exc}") from None
+    passages = _read_json(folder / "passages.json")
+    articles = _read_json(folder / "articles.json")
+    categories = _read_json(folder / "categories.json")
+    try:
+        keyword = BM25.load(folder)
+    except Exception as exc:  # numpy/scipy raise many types for bad files
+        raise IndexCorrupt(f"{folder}/keyword.npz cannot be read: {exc}") from None
+    n = len(passages)
+    if ann.ntotal != n or keyword.weights.shape[0] != n or manifest.get("counts", {}).get("passages") != n:
+        raise IndexCorrupt(
+            f"{folder}: passage counts disagree (vectors {ann.ntotal}, keyword {keyword.weights.shape[0]}, "
+            f"metadata {n})"
+        )
+    if ann.d != manifest.get("dim"):
+        raise IndexCorrupt(f"{folder}: vectors have dimension {ann.d}, manifest says {manifest.get('dim')}")
+    if isinstance(ann, faiss.IndexIVF):
+        ann.make_direct_map()
+    vectors = ann.reconstruct_n(0, n) if n else np.zeros((0, ann.d), dtype=np.float32)
+    return LoadedIndex(folder, manifest, ann, vectors, keyword, passages, articles, categories)
+
+
+def current_target(index_dir: Path) -> Path | None:
+    """The build folder ``current`` points to, or None when nothing is published."""
+    link = index_dir / CURRENT
+    try:
+        target = os.readlink(link)
+    except (FileNotFoundError, OSError):
+        return None
+    return (index_dir / target).resolve()
+
+
+def load_current(index_dir: Path) -> LoadedIndex:
+    target = current_target(index_dir)
+    if target is None:
+        raise IndexMissing(f"no index published in {index_dir}: run `helpcenter build-index`")
+    return load_build(target)
+
+
+def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann_kind: str,
+                keyword: BM25, passages: list[dict[str, Any]], articles: dict[str, Any],
+                categories: dict[str, Any], dictionary: Path | None) -> None:
+    """Write every file, fsync them, then the manifest (with checksums) last."""
+    folder.mkdir(parents=True)
+    ann = make_ann(ann_kind, vectors.shape[1], len(vectors))
+    if len(vectors) and not ann.is_trained:
+        ann.train(vectors)
+    if len(vectors):
+        ann.add(vectors)
+    faiss.write_index(ann, str(folder / "vectors.faiss"))
+    keyword.save(folder)
+    for name, obj in (("passages.json", passages), ("articles.json", articles), ("categories.json", categories)):
+        (folder / name).write_text(json.dumps(obj, ensure_ascii=False), "utf-8")
+    if dictionary and dictionary.is_file():
+        shutil.copyfile(dictionary, folder / "dictionary.txt")
+    else:
+        (folder / "dictionary.txt").write_text("", "utf-8")
+    manifest = dict(manifest, files={name: sha256_file(folder / name) for name in DATA_FILES})
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
+    for name in (*DATA_FILES, "manifest.json"):
+        with open(folder / name, "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(index_dir: Path, build_folder: Path) -> None:
+    """Point ``current`` at ``build_folder`` in one atomic rename."""
+    tmp_link = index_dir / f".{CURRENT}.{os.getpid()}"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(os.path.relpath(build_folder, index_dir), tmp_link)
+    os.replace(tmp_link, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+
+
+def prune_builds(index_dir: Path, keep: int) -> list[Path]:
+    """Remove the oldest builds beyond ``keep``, never the live one; return what went."""
+    live = current_target(index_dir)
+    builds = sorted((p for p in (index_dir / BUILDS).iterdir() if p.is_dir()), key=lambda p: p.name)
+    removed = []
+    finished = [b for b in builds if not b.name.startswith(".")]
+    for old in finished[: max(0, len(finished) - keep)]:
+        if live is not None and old.resolve() == live:
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old)
+    # Leftovers of interrupted builds (".tmp-*") are never served; clear them.
+    for tmp in (b for b in builds if b.name.startswith(".tmp-")):
+        shutil.rmtree(tmp, ignore_errors=True)
+    return removed

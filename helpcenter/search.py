@@ -1,0 +1,274 @@
+"""Searcher: normalise -> dense + keyword -> fuse -> articles with snippets.
+
+One searcher serves the CLI, the web app and the benchmarks. It reads the
+index through :class:`IndexHandle`, which follows the ``current`` link: when
+ops publish a new build the next query uses it, and a build that fails to load
+is logged and skipped while the previous one keeps serving.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Settings
+from .embed import Embedder, load_embedder
+from .index import IndexError_, IndexMismatch, LoadedIndex, current_target, load_build
+from .text import Tokenizer, normalise
+
+log = logging.getLogger(__name__)
+SNIPPET_CHARS = 140
+RETRY_FAILED_BUILD_AFTER = 30.0  # seconds
+
+
+@dataclass
+class Hit:
+    id: str
+    title: str
+    category: str
+    category_name: str
+    score: float
+    dense: float  # best passage cosine similarity
+    heading: str
+    anchor: str
+    snippet: str
+    snippet_html: str
+    confident: bool
+    passage_kind: str
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SearchResponse:
+    query: str
+    normalised: str
+    results: list[Hit]
+    confident: bool
+    truncated: bool = False
+    build_id: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query, "confident": self.confident, "truncated": self.truncated,
+            "results": [h.as_json() for h in self.results],
+        }
+
+
+class IndexHandle:
+    """The live index, re-read when ``current`` changes; a bad build never replaces a good one."""
+
+    def __init__(self, index_dir: str | Path, expected_model: str | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.expected_model = expected_model
+        self._index: LoadedIndex | None = None
+        self._target: Path | None = None
+        self._failed: tuple[Path, float] | None = None
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def _check_model(self, loaded: LoadedIndex) -> None:
+        if self.expected_model and loaded.model != self.expected_model:
+            raise IndexMismatch(
+                f"index {loaded.path} was built with model {loaded.model!r}, but this search uses "
+                f"{self.expected_model!r}: rebuild it with `helpcenter build-index`"
+            )
+
+    def get(self) -> LoadedIndex:
+        target = current_target(self.index_dir)
+        if self._index is not None and target == self._target:
+            return self._index
+        with self._lock:
+            if self._index is not None and target == self._target:
+                return self._index
+            failed_recently = (self._failed is not None and self._failed[0] == target
+                               and time.monotonic() - self._failed[1] < RETRY_FAILED_BUILD_AFTER)
+            if target is not None and not failed_recently:
+                try:
+                    loaded = load_build(target)
+                    self._check_model(loaded)
+                    self._index, self._target, self._failed, self.last_error = loaded, target, None, None
+                    log.info("serving index build %s", loaded.build_id)
+                    return loaded
+                except IndexError_ as exc:
+                    self._failed = (target, time.monotonic())
+                    self.last_error = str(exc)
+                    if self._index is None:
+                        raise
+                    log.error("keeping index %s: new build cannot be used: %s", self._index.build_id, exc)
+            if self._index is None:
+                if target is None:
+                    raise IndexError_(f"no index published in {self.index_dir}: run `helpcenter build-index`")
+                raise IndexError_(self.last_error or f"index {target} cannot be loaded")
+            return self._index
+
+
+class Searcher:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._handle: IndexHandle | None = None
+        self._tokenizers: dict[str, Tokenizer] = {}
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.model, self.settings.model_cache)
+        return self._embedder
+
+    @property
+    def handle(self) -> IndexHandle:
+        if self._handle is None:
+            self._handle = IndexHandle(self.settings.index_dir, self.embedder.name)
+        return self._handle
+
+    def index(self) -> LoadedIndex:
+        return self.handle.get()
+
+    def _tokenizer(self, idx: LoadedIndex) -> Tokenizer:
+        # Queries are cut with the dictionary the index was built with.
+        key = idx.manifest.get("dictionary", "")
+        with self._lock:
+            if key not in self._tokenizers:
+                self._tokenizers = {key: Tokenizer(idx.path / "dictionary.txt")}
+            return self._tokenizers[key]
+
+    def _embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            if text in self._qcache:
+                self._qcache.move_to_end(text)
+                return self._qcache[text]
+        vec = self.embedder.encode([text], "query")[0]
+        with self._lock:
+            self._qcache[text] = vec
+            if len(self._qcache) > 2048:
+                self._qcache.popitem(last=False)
+        return vec
+
+    def search(self, query: str, k: int = 5) -> SearchResponse:
+        s = self.settings
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        idx = self.index()
+        norm = normalise(query)
+        truncated = len(norm) > s.max_query_chars
+        norm = norm[: s.max_query_chars]
+        timings["normalise"] = time.perf_counter() - t0
+        if not norm:
+            return SearchResponse(query, norm, [], False, truncated, idx.build_id, timings)
+        n = len(idx.passages)
+        cand = min(s.candidates, n)
+
+        t = time.perf_counter()
+        qvec = self._embed_query(norm)
+        timings["embed"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        dense_scores, dense_ids = idx.ann.search(qvec[None, :], cand)
+        dense_ids = [int(i) for i in dense_ids[0] if i >= 0]
+        timings["dense"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        tokens = self._tokenizer(idx).tokens(norm, normalised=True)
+        kw = idx.keyword.scores(tokens)
+        kw_ids = [int(i) for i in np.argsort(-kw)[:cand] if kw[i] > 0]
+        timings["keyword"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        fused = self._fuse(dense_ids, [float(x) for x in dense_scores[0][: len(dense_ids)]], kw_ids, kw)
+        # Articles rank by their best passage.
+        best: dict[str, tuple[float, int]] = {}
+        for pid, score in fused.items():
+            art = idx.passages[pid]["article"]
+            if art not in best or score > best[art][0]:
+                best[art] = (score, pid)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
+        hits = [self._hit(idx, qvec, tokens, art, score) for art, (score, _pid) in ranked]
+        timings["fuse"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        confident = bool(hits) and hits[0].confident
+        return SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings)
+
+    def _fuse(self, dense_ids: list[int], dense_scores: list[float], kw_ids: list[int],
+              kw: np.ndarray) -> dict[int, float]:
+        s = self.settings
+        fused: dict[int, float] = {}
+        if s.fusion == "rrf":
+            for rank, pid in enumerate(dense_ids):
+                fused[pid] = fused.get(pid, 0.0) + s.dense_weight / (s.rrf_k + rank + 1)
+            for rank, pid in enumerate(kw_ids):
+                fused[pid] = fused.get(pid, 0.0) + s.keyword_weight / (s.rrf_k + rank + 1)
+            return fused
+        # weighted: min-max normalised scores within this query's candidates.
+        def minmax(values: list[float]) -> list[float]:
+            if not values:
+                return []
+            lo, hi = min(values), max(values)
+            return [(v - lo) / (hi - lo) if hi > lo else 1.0 for v in values]
+
+        for pid, v in zip(dense_ids, minmax(dense_scores)):
+            fused[pid] = fused.get(pid, 0.0) + s.dense_weight * v
+        for pid, v in zip(kw_ids, minmax([float(kw[i]) for i in kw_ids])):
+            fused[pid] = fused.get(pid, 0.0) + s.keyword_weight * v
+        return fused
+
+    def _hit(self, idx: LoadedIndex, qvec: np.ndarray, tokens: list[str], art_id: str,
+             score: float) -> Hit:
+        article = idx.articles[art_id]
+        rows = idx.rows_by_article[art_id]
+        sims = idx.vectors[rows] @ qvec
+        best_any = float(sims.max())
+        # Show the section that answers: the best-matching body section, else the summary.
+        sections = [(float(sims[j]), rows[j]) for j in range(len(rows)) if idx.passages[rows[j]]["kind"] == "section"]
+        shown = idx.passages[max(sections)[1]] if sections else idx.passages[rows[0]]
+        text = shown["text"].split("\n", 1)[1] if "\n" in shown["text"] else shown["text"]
+        snippet, snippet_html = make_snippet(text, tokens)
+        category = idx.categories.get(article["category"], {})
+        return Hit(
+            id=art_id, title=article["title"], category=article["category"],
+            category_name=category.get("name", article["category"]), score=round(score, 6),
+            dense=round(best_any, 4), heading=shown["heading"], anchor=shown["anchor"],
+            snippet=snippet, snippet_html=snippet_html,
+            confident=best_any >= self.settings.confident_floor, passage_kind=shown["kind"],
+        )
+
+
+def make_snippet(text: str, tokens: list[str], width: int = SNIPPET_CHARS) -> tuple[str, str]:
+    """A window of ``text`` around the first matched term; HTML version marks every match."""
+    text = re.sub(r"\s*\n\s*", " ", text).strip()
+    terms = sorted({t for t in tokens if len(t) >= 2 or (len(tokens) == 1 and t)}, key=len, reverse=True)
+    lower = text.lower()
+    spans: list[tuple[int, int]] = []
+    if terms and len(lower) == len(text):
+        pattern = re.compile("|".join(re.escape(t) for t in terms))
+        spans = [(m.start(), m.end()) for m in pattern.finditer(lower)]
+    start = 0
+    if len(text) > width:
+        first = spans[0][0] if spans else 0
+        start = max(0, min(first - width // 4, len(text) - width))
+    end = min(len(text), start + width)
+    window = text[start:end]
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    out, pos = [], start
+    for a, b in spans:
+        if b <= start or a >= end or a < pos:
+            continue
+        out.append(html.escape(text[pos:a]))
+        out.append(f"<mark>{html.escape(text[a:b])}</mark>")
+        pos = b
+    out.append(html.escape(text[pos:end]))
+    return prefix + window + suffix, html.escape(prefix) + "".join(out) + html.escape(suffix)

@@ -1,0 +1,81 @@
+"""Text normalisation and jieba tokenisation, shared by the build and the searcher.
+
+Both sides must treat text identically, so the index records a fingerprint of
+this module's rules and dictionary, and ships a copy of the user dictionary it
+was built with (the searcher tokenises queries with that copy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+
+NORMALISER_VERSION = 1
+
+# Written variants and frequent typos mapped to one form on both sides
+# (OpenCC gives 帐号 for 帳號, while mainland articles write 账号).
+VARIANTS = {
+    "帐号": "账号",
+    "帐户": "账户",
+    "到帐": "到账",
+    "登陆": "登录",
+    "重制密码": "重置密码",
+    "密马": "密码",
+}
+_VARIANT_RE = re.compile("|".join(map(re.escape, sorted(VARIANTS, key=len, reverse=True))))
+_SPACE_RE = re.compile(r"\s+")
+# A token is kept for keyword search when it has a letter, digit or CJK character.
+_WORD_RE = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _converter():  # type: ignore[no-untyped-def]
+    import opencc
+
+    # Taiwan phrasing to mainland Simplified (軟體 -> 软件, 網路 -> 网络).
+    return opencc.OpenCC("tw2sp")
+
+
+def normalise(text: str) -> str:
+    """Full-width to half-width, Traditional to Simplified, lower case, one space."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _converter().convert(text)
+    text = text.lower()
+    text = _VARIANT_RE.sub(lambda m: VARIANTS[m.group(0)], text)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def dictionary_fingerprint(user_dict: str | Path | None) -> str:
+    h = hashlib.sha256(f"normaliser{NORMALISER_VERSION}:{sorted(VARIANTS.items())}".encode())
+    if user_dict and Path(user_dict).is_file():
+        h.update(Path(user_dict).read_bytes())
+    return h.hexdigest()[:16]
+
+
+class Tokenizer:
+    """jieba search-mode tokens over normalised text, with a user dictionary."""
+
+    def __init__(self, user_dict: str | Path | None = None) -> None:
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        self.user_dict = Path(user_dict) if user_dict else None
+        if self.user_dict and self.user_dict.is_file():
+            self._jieba.load_userdict(str(self.user_dict))
+            # load_userdict lower-cases nothing; our text is lower-cased, so add lower forms too.
+            for line in self.user_dict.read_text("utf-8").splitlines():
+                word = line.split(" ")[0].strip()
+                if word and word.lower() != word:
+                    self._jieba.add_word(word.lower())
+
+    def tokens(self, text: str, normalised: bool = False) -> list[str]:
+        """Keyword tokens: search-mode jieba cut, punctuation and spaces dropped."""
+        if not normalised:
+            text = normalise(text)
+        return [t for t in self._jieba.cut_for_search(text) if _WORD_RE.search(t)]
