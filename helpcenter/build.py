@@ -25,12 +25,12 @@ import numpy as np
 from .bm25 import BM25
 from .config import Settings
 from .content import Collection, Problem, load_articles
-from .embed import Embedder, load_embedder
+from .embed import Embedder, load_embedder, model_identity
 from .index import (BUILDS, FORMAT_VERSION, IndexError_, LoadedIndex, current_target, load_build,
                     load_current, prune_builds, publish, write_build)
 from .passages import Passage, article_passages
 from .render import render_article
-from .text import Tokenizer, dictionary_fingerprint
+from .text import dictionary_fingerprint, get_tokenizer
 
 # Which e5 prompt each passage kind is embedded with: titles and alternate
 # questions are question-like, so they match queries symmetrically.
@@ -87,9 +87,9 @@ def _load_live(index_dir: Path) -> LoadedIndex | None:
         return None
 
 
-def _previous_vectors(live: LoadedIndex | None, model: str, dim: int) -> dict[str, np.ndarray]:
+def _previous_vectors(live: LoadedIndex | None, model: str) -> dict[str, np.ndarray]:
     """Stored vectors of the live build, by passage key, if it used the same model."""
-    if live is None or live.model != model or live.vectors.shape[1] != dim:
+    if live is None or live.model != model:
         return {}
     return {p["key"]: live.vectors[i] for i, p in enumerate(live.passages)}
 
@@ -158,24 +158,32 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
 
         with timer.stage("tokenise"):
             user_dict = Path(settings.user_dict) if settings.user_dict else None
-            tokenizer = Tokenizer(user_dict)
+            tokenizer = get_tokenizer(user_dict)
             tokens = [tokenizer.tokens(p.text) for p in passages]
             keyword = BM25.build(tokens)
 
         with timer.stage("embed"):
-            embedder = embedder or load_embedder(settings.model, settings.model_cache)
+            # The model is loaded only if something needs embedding: a no-op rebuild is quick.
+            model_name = embedder.name if embedder else model_identity(settings.model)
             live = _load_live(index_dir)
-            previous = _previous_vectors(live, embedder.name, embedder.dim)
-            vectors = np.zeros((len(passages), embedder.dim), dtype=np.float32)
+            previous = _previous_vectors(live, model_name)
             todo: dict[str, list[int]] = {}
+            for i, p in enumerate(passages):
+                if p.key not in previous:
+                    todo.setdefault(ROLE_FOR_KIND[p.kind], []).append(i)
+            if todo:
+                embedder = embedder or load_embedder(settings.model, settings.model_cache)
+                dim = embedder.dim
+            else:
+                dim = next(iter(previous.values())).shape[0]
+            vectors = np.zeros((len(passages), dim), dtype=np.float32)
             for i, p in enumerate(passages):
                 if p.key in previous:
                     vectors[i] = previous[p.key]
-                else:
-                    todo.setdefault(ROLE_FOR_KIND[p.kind], []).append(i)
             embedded = sum(len(rows) for rows in todo.values())
             log(f"passages: {len(passages)} ({embedded} to embed, {len(passages) - embedded} reused)")
             for role, rows in todo.items():
+                assert embedder is not None
                 vectors[rows] = embedder.encode([passages[i].text for i in rows], role,
                                                 batch_size=settings.embed_batch_size, progress=progress)
             if not np.isfinite(vectors).all():
@@ -194,8 +202,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 "format_version": FORMAT_VERSION,
                 "build_id": build_id,
                 "created": now.isoformat(timespec="seconds"),
-                "model": embedder.name,
-                "dim": embedder.dim,
+                "model": model_name,
+                "dim": dim,
                 "ann": settings.ann,
                 "roles": ROLE_FOR_KIND,
                 "dictionary": dictionary_fingerprint(user_dict),

@@ -42,7 +42,7 @@ class Settings:
     keyword_weight: float = _setting(1.0, "Weight of the keyword (BM25) ranking in fusion.")
     candidates: int = _setting(50, "Passages taken from each retriever before fusion.")
     confident_floor: float = _setting(
-        0.86, "Best-passage cosine similarity below which search says it has no confident answer."
+        0.90, "Best-passage cosine similarity below which search says it has no confident answer."
     )
     max_query_chars: int = _setting(200, "Longer queries are cut to this many characters.")
 

@@ -139,7 +139,9 @@ def parse_article(path: Path, root: Path) -> tuple[Article | None, list[Problem]
         meta = yaml.safe_load(fm_text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
+        # Errors found at end of input (an unclosed bracket) point at the last field line.
+        last = len(fm_text.rstrip("\n").splitlines()) + 1
+        line = min(mark.line + 2, last) if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         err(line, f"YAML error in front matter: {problem}")
         return None, problems

@@ -291,7 +291,10 @@ SANITY_FAR = "query: 订单物流信息一直不更新"
 
 def verify_folder(path: Path) -> None:
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # the unused BERT pooler is reported as "missing"
     model = SentenceTransformer(str(path), device="cpu")
     q, near, far = model.encode([SANITY_QUERY, SANITY_NEAR, SANITY_FAR], normalize_embeddings=True)
     s_near, s_far = float(q @ near), float(q @ far)

@@ -15,7 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from .default_model import DEFAULT_MODEL_NAME, cache_root, ensure_default_model
+from .default_model import DEFAULT_MODEL_NAME, cache_root, ensure_default_model, source_fingerprint
 
 
 class Embedder(Protocol):
@@ -34,15 +34,19 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
+
+        self.name = model_identity(model)
         if model == DEFAULT_MODEL_NAME:
             path = ensure_default_model(Path(cache) if cache else cache_root())
-            self.name = f"{DEFAULT_MODEL_NAME}@{path.name.rsplit('-', 1)[-1]}"
         else:
             path = Path(model)
-            self.name = model
         self._model = SentenceTransformer(str(path) if path.exists() else model, device="cpu")
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or 0)
         self._prompts = dict(self._model.prompts or {})
 
     def encode(self, texts: Sequence[str], role: str, batch_size: int = 32,
@@ -86,6 +90,15 @@ class HashEmbedder:
             else:
                 out[row, 0] = 1.0
         return out
+
+
+def model_identity(model: str) -> str:
+    """The name an index records for ``model``, known without loading the model."""
+    if model == DEFAULT_MODEL_NAME:
+        return f"{DEFAULT_MODEL_NAME}@{source_fingerprint()}"
+    if model == "hash":
+        return "hash-256"
+    return model
 
 
 _cache: dict[tuple[str, str], Embedder] = {}

@@ -49,12 +49,31 @@ def slugify_heading(title: str, seen: set[str]) -> str:
     return unique(slugify_unicode(title, "-"), seen)
 
 
+_SENTENCE_END_RE = re.compile(r"(?<=[。！？!?；;])")
+
+
+def _pieces(text: str) -> list[str]:
+    """Paragraphs, with any paragraph longer than a passage cut at sentence ends."""
+    out: list[str] = []
+    for para in text.split("\n"):
+        if len(para) <= MAX_PASSAGE_CHARS:
+            out.append(para)
+            continue
+        for sentence in _SENTENCE_END_RE.split(para):
+            while len(sentence) > MAX_PASSAGE_CHARS:
+                out.append(sentence[:MAX_PASSAGE_CHARS])
+                sentence = sentence[MAX_PASSAGE_CHARS:]
+            if sentence:
+                out.append(sentence)
+    return out
+
+
 def _chunks(text: str) -> list[str]:
     if len(text) <= MAX_PASSAGE_CHARS:
         return [text]
     out, cur = [], ""
-    for para in text.split("\n"):
-        if cur and len(cur) + len(para) > MAX_PASSAGE_CHARS:
+    for para in _pieces(text):
+        if cur and len(cur) + 1 + len(para) > MAX_PASSAGE_CHARS:
             out.append(cur)
             cur = ""
         cur = f"{cur}\n{para}" if cur else para

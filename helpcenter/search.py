@@ -22,8 +22,8 @@ import numpy as np
 
 from .config import Settings
 from .embed import Embedder, load_embedder
-from .index import IndexError_, IndexMismatch, LoadedIndex, current_target, load_build
-from .text import Tokenizer, normalise
+from .index import IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
+from .text import Tokenizer, get_tokenizer, normalise
 
 log = logging.getLogger(__name__)
 SNIPPET_CHARS = 140
@@ -109,7 +109,7 @@ class IndexHandle:
                     log.error("keeping index %s: new build cannot be used: %s", self._index.build_id, exc)
             if self._index is None:
                 if target is None:
-                    raise IndexError_(f"no index published in {self.index_dir}: run `helpcenter build-index`")
+                    raise IndexMissing(f"no index published in {self.index_dir}: run `helpcenter build-index`")
                 raise IndexError_(self.last_error or f"index {target} cannot be loaded")
             return self._index
 
@@ -143,7 +143,7 @@ class Searcher:
         key = idx.manifest.get("dictionary", "")
         with self._lock:
             if key not in self._tokenizers:
-                self._tokenizers = {key: Tokenizer(idx.path / "dictionary.txt")}
+                self._tokenizers = {key: get_tokenizer(idx.path / "dictionary.txt")}
             return self._tokenizers[key]
 
     def _embed_query(self, text: str) -> np.ndarray:
@@ -254,7 +254,11 @@ def make_snippet(text: str, tokens: list[str], width: int = SNIPPET_CHARS) -> tu
     spans: list[tuple[int, int]] = []
     if terms and len(lower) == len(text):
         pattern = re.compile("|".join(re.escape(t) for t in terms))
-        spans = [(m.start(), m.end()) for m in pattern.finditer(lower)]
+        for m in pattern.finditer(lower):
+            if spans and m.start() <= spans[-1][1]:  # adjacent terms read as one mark
+                spans[-1] = (spans[-1][0], max(spans[-1][1], m.end()))
+            else:
+                spans.append((m.start(), m.end()))
     start = 0
     if len(text) > width:
         first = spans[0][0] if spans else 0

