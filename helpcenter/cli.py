@@ -176,5 +176,18 @@ def setup_model(ctx: click.Context, model: str | None) -> None:
     click.echo(f"model ready: {embedder.name} (dimension {embedder.dim})")
 
 
+@main.command()
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, index_dir: str | None, host: str, port: int) -> None:
+    """Development server (the README's run command uses gunicorn)."""
+    from .web import create_app
+
+    app = create_app(settings=_settings(ctx, index_dir=index_dir))
+    app.run(host=host, port=port, threaded=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

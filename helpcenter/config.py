@@ -45,13 +45,40 @@ class Settings:
         0.90, "Best-passage cosine similarity below which search says it has no confident answer."
     )
     max_query_chars: int = _setting(200, "Longer queries are cut to this many characters.")
+    # --- web site ---
+    site_name: str = _setting("帮助中心", "Site name shown in the header and e-mails.")
+    instance_dir: str = _setting("instance", "Folder for the SQLite database, uploads and the generated secret key.")
+    database_url: str = _setting("", "SQLAlchemy database URL (default: SQLite file in the instance folder).")
+    secret_key: str = _setting("", "Session and CSRF signing key (default: generated once into the instance folder).")
+    upload_dir: str = _setting("", "Where screenshots are stored, outside the web root (default: instance/uploads).")
+    max_upload_mb: int = _setting(5, "Largest screenshot accepted, in MB.")
+    max_uploads: int = _setting(3, "Screenshots per request.")
+    ratelimit_storage: str = _setting("memory://", "Flask-Limiter storage URL (e.g. redis://host:6379 for several nodes).")
+    rate_limit_forms: str = _setting("10 per minute", "Limit per client on form and API submissions.")
+    rate_limit_api: str = _setting("120 per minute", "Limit per client on JSON API reads and searches.")
+    smtp_host: str = _setting("", "SMTP server for e-mails; empty: no e-mail is sent.")
+    smtp_port: int = _setting(25, "SMTP port.")
+    smtp_user: str = _setting("", "SMTP user name (optional).")
+    smtp_password: str = _setting("", "SMTP password (optional).")
+    smtp_starttls: int = _setting(0, "1: upgrade the SMTP connection with STARTTLS.")
+    mail_from: str = _setting("helpcenter@localhost", "Sender address of e-mails.")
+    support_hours: str = _setting("mon-fri 09:00-18:00", "When support works, e.g. `mon-fri 09:00-18:00` or `mon-sun 08:00-22:00`.")
+    support_timezone: str = _setting("Asia/Shanghai", "Time zone of the support hours.")
+    response_hours: int = _setting(8, "Promised first response, in working hours.")
 
     def validate(self) -> "Settings":
         if self.fusion not in {"rrf", "weighted"}:
             raise ConfigError(f"fusion: unknown value {self.fusion!r} (use rrf or weighted)")
         if self.ann not in {"flat", "hnsw", "ivf"}:
             raise ConfigError(f"ann: unknown value {self.ann!r} (use flat, hnsw or ivf)")
-        for name in ("embed_batch_size", "keep_builds", "rrf_k", "candidates", "max_query_chars"):
+        from .hours import SupportHours
+
+        try:
+            SupportHours.parse(self.support_hours, self.support_timezone)
+        except ValueError as exc:
+            raise ConfigError(f"support_hours/support_timezone: {exc}") from None
+        for name in ("embed_batch_size", "keep_builds", "rrf_k", "candidates", "max_query_chars",
+                     "max_upload_mb", "max_uploads", "response_hours"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
         return self

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .config import Settings
-from .embed import Embedder, load_embedder
+from .embed import Embedder, load_embedder, model_identity
 from .index import IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
 from .text import Tokenizer, get_tokenizer, normalise
 
@@ -132,7 +132,9 @@ class Searcher:
     @property
     def handle(self) -> IndexHandle:
         if self._handle is None:
-            self._handle = IndexHandle(self.settings.index_dir, self.embedder.name)
+            # Known without loading the model, so browsing never waits for it.
+            name = self._embedder.name if self._embedder else model_identity(self.settings.model)
+            self._handle = IndexHandle(self.settings.index_dir, name)
         return self._handle
 
     def index(self) -> LoadedIndex:

@@ -1,0 +1,174 @@
+"""The help-center site: Flask app factory, extensions, security headers, errors.
+
+The web layer only reads the published index (through the Searcher) and the
+database; it never parses Markdown or builds vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from ..config import Settings, load_settings
+from ..hours import SupportHours
+from ..index import IndexError_
+from ..search import Searcher
+from ..storage import Storage, StorageUnavailable
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+log = logging.getLogger(__name__)
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def _secret_key(settings: Settings, instance: Path) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        # Written once, readable only by us; several workers share it through the file.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def create_app(test_config: dict[str, Any] | None = None, settings: Settings | None = None,
+               searcher: Searcher | None = None) -> Flask:
+    """``test_config`` overrides Flask config; ``settings`` and ``searcher`` let tests inject parts."""
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(Path(settings.instance_dir).resolve()))
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    upload_dir = Path(settings.upload_dir or instance / "uploads")
+    upload_dir.mkdir(parents=True, exist_ok=True)
+
+    app.config.update(
+        SECRET_KEY=_secret_key(settings, instance),
+        # Three screenshots at the size limit plus the form itself.
+        MAX_CONTENT_LENGTH=(settings.max_upload_mb * settings.max_uploads + 1) * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # a long form must not expire while someone types
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage,
+        RATELIMIT_HEADERS_ENABLED=True,
+        JSON_AS_ASCII=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    app.extensions["hc_settings"] = settings
+    app.extensions["hc_searcher"] = searcher or Searcher(settings)
+    app.extensions["hc_upload_dir"] = upload_dir
+    app.extensions["hc_hours"] = SupportHours.parse(settings.support_hours, settings.support_timezone)
+    storage = Storage(settings.database_url or f"sqlite:///{instance / 'helpcenter.db'}")
+    try:
+        storage.create_all()
+    except StorageUnavailable as exc:
+        # The site still serves articles and search; submissions explain the outage.
+        log.error("database unavailable at start-up: %s", exc)
+    app.extensions["hc_storage"] = storage
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from . import api, browse, escalate, search_views
+
+    app.register_blueprint(browse.bp)
+    app.register_blueprint(search_views.bp)
+    app.register_blueprint(escalate.bp)
+    app.register_blueprint(api.bp)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"site_name": settings.site_name}
+
+    @app.after_request
+    def _security_headers(resp):  # type: ignore[no-untyped-def]
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Referrer-Policy"] = "same-origin"
+        return resp
+
+    _register_errors(app)
+    return app
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _register_errors(app: Flask) -> None:
+    messages = {
+        400: "请求无效。", 404: "页面不存在。", 405: "不支持这种请求方式。",
+        413: "上传的内容太大了。", 429: "操作太频繁，请稍后再试。", 500: "服务器出错了，请稍后再试。",
+        503: "服务暂时不可用，请稍后再试。",
+    }
+
+    def render(code: int, message: str, fields: dict[str, list[str]] | None = None):  # type: ignore[no-untyped-def]
+        if wants_json():
+            body: dict[str, Any] = {"error": message, "status": code}
+            if fields:
+                body["fields"] = fields
+            return jsonify(body), code
+        return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(CSRFError)
+    def _csrf(e: CSRFError):  # type: ignore[no-untyped-def]
+        return render(400, "表单已过期或缺少安全令牌（CSRF），请刷新页面后重新提交。")
+
+    @app.errorhandler(413)
+    def _too_large(e: HTTPException):  # type: ignore[no-untyped-def]
+        limit = app.extensions["hc_settings"].max_upload_mb
+        return render(413, f"上传的内容太大了：每张截图不能超过 {limit} MB，"
+                           f"最多 {app.extensions['hc_settings'].max_uploads} 张。请压缩后重试。")
+
+    @app.errorhandler(429)
+    def _rate(e: HTTPException):  # type: ignore[no-untyped-def]
+        return render(429, "操作太频繁，请稍后再试。")
+
+    @app.errorhandler(IndexError_)
+    def _no_index(e: IndexError_):  # type: ignore[no-untyped-def]
+        log.error("index unavailable: %s", e)
+        return render(503, "搜索和文章暂时不可用（索引未就绪），您仍可以提交求助表单。")
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):  # type: ignore[no-untyped-def]
+        return render(e.code or 500, messages.get(e.code or 500, e.description or ""))
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s", request.path)
+        return render(500, messages[500])
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        searcher: Searcher = app.extensions["hc_searcher"]
+        storage_ok = app.extensions["hc_storage"].ping()
+        try:
+            idx = searcher.index()
+            index_info: dict[str, Any] = {"build": idx.build_id, "articles": len(idx.articles),
+                                          "model": idx.model, "ok": True}
+        except IndexError_ as exc:
+            index_info = {"ok": False, "error": str(exc)}
+        if searcher.handle.last_error and index_info.get("ok"):
+            index_info["last_reload_error"] = searcher.handle.last_error
+        ok = bool(index_info["ok"]) and storage_ok
+        return jsonify({"ok": ok, "index": index_info, "database": storage_ok}), 200 if ok else 503
+
+    @app.before_request
+    def _start() -> None:
+        g.settings = app.extensions["hc_settings"]

@@ -1,0 +1,81 @@
+"""Home, category and article pages, and the "was this helpful?" vote."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+
+from ..search import Searcher
+from ..storage import StorageUnavailable
+from . import context, limiter
+
+bp = Blueprint("browse", __name__)
+
+
+def searcher() -> Searcher:
+    return current_app.extensions["hc_searcher"]
+
+
+@bp.get("/")
+def home():  # type: ignore[no-untyped-def]
+    idx = searcher().index()
+    popular_ids = [a for a in current_app.extensions["hc_storage"].popular(6) if a in idx.articles]
+    for cat in idx.categories.values():  # fill up with each category's first article
+        if len(popular_ids) >= 6:
+            break
+        if cat["articles"] and cat["articles"][0] not in popular_ids:
+            popular_ids.append(cat["articles"][0])
+    return render_template("home.html", categories=list(idx.categories.values()),
+                           popular=[idx.articles[a] for a in popular_ids], articles=idx.articles)
+
+
+@bp.get("/categories/<cat_id>")
+def category(cat_id: str):  # type: ignore[no-untyped-def]
+    idx = searcher().index()
+    cat = idx.categories.get(cat_id)
+    if cat is None:
+        abort(404)
+    return render_template("category.html", category=cat,
+                           articles=[idx.articles[a] for a in cat["articles"]])
+
+
+@bp.get("/articles/<cat_id>/<slug>")
+def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
+    idx = searcher().index()
+    art = idx.articles.get(f"{cat_id}/{slug}")
+    if art is None:
+        abort(404)
+    context.record_read(art["id"])
+    current_app.extensions["hc_storage"].count_view(art["id"])
+    related = [idx.articles[a] for a in art.get("related", []) if a in idx.articles]
+    return render_template("article.html", article=art, category=idx.categories[art["category"]],
+                           related=related, feedback=request.args.get("feedback", ""))
+
+
+@bp.post("/articles/<cat_id>/<slug>/feedback")
+@limiter.limit(lambda: current_app.extensions["hc_settings"].rate_limit_forms)
+def feedback(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
+    article_id = f"{cat_id}/{slug}"
+    if article_id not in searcher().index().articles:
+        abort(404)
+    storage = current_app.extensions["hc_storage"]
+    helpful = request.form.get("helpful")
+    comment = (request.form.get("comment") or "").strip()[:2000]
+    here = url_for("browse.article", cat_id=cat_id, slug=slug)
+    try:
+        last = session.get("last_vote") or {}
+        if helpful == "comment" and comment and last.get("article") == article_id:
+            storage.add_feedback_comment(int(last["id"]), article_id, comment)
+        elif helpful in ("yes", "no"):
+            session["last_vote"] = {"article": article_id,
+                                    "id": storage.add_feedback(article_id, helpful == "yes", comment)}
+        else:
+            abort(400)
+    except StorageUnavailable:
+        flash("反馈暂时无法保存，请稍后再试。", "error")
+        return redirect(here + "#feedback")
+    if helpful == "no":
+        context.record_unhelpful(article_id)
+        if not comment:
+            # Ask what was missing (without JavaScript the box appears on reload).
+            return redirect(url_for("browse.article", cat_id=cat_id, slug=slug, feedback="no") + "#feedback")
+    return redirect(url_for("browse.article", cat_id=cat_id, slug=slug, feedback="done") + "#feedback")

@@ -1,0 +1,20 @@
+"""The search results page (shareable URL: /search?q=...)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+
+from . import context
+
+bp = Blueprint("search", __name__)
+
+
+@bp.get("/search")
+def results():  # type: ignore[no-untyped-def]
+    query = request.args.get("q", "")
+    if not query.strip():
+        return render_template("search.html", query="", response=None, empty=True)
+    response = current_app.extensions["hc_searcher"].search(query, 10)
+    context.record_search(query, [h.id for h in response.results])
+    return render_template("search.html", query=query, response=response, empty=False,
+                           max_chars=current_app.extensions["hc_settings"].max_query_chars)
