@@ -58,6 +58,7 @@ class BuildReport:
     removed_articles: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
+    up_to_date: bool = False  # nothing changed: the live build was kept, nothing published
 
 
 def _article_hash(article_json: dict[str, object]) -> str:
@@ -156,16 +157,28 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 if any(a.category == c.id for a in published)
             }
 
+        user_dict = Path(settings.user_dict) if settings.user_dict else None
+        model_name = embedder.name if embedder else model_identity(settings.model)
+        fingerprint = hashlib.sha256(json.dumps(
+            [FORMAT_VERSION, model_name, settings.ann, ROLE_FOR_KIND, dictionary_fingerprint(user_dict),
+             {a_id: a["hash"] for a_id, a in articles_json.items()}, categories_json],
+            sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+        live = _load_live(index_dir)
+        if live is not None and live.manifest.get("fingerprint") == fingerprint:
+            # Nothing that goes into the index changed: keep the live build as it is.
+            prune_builds(index_dir, settings.keep_builds)
+            return BuildReport(build_id=live.build_id, path=live.path, articles=len(published),
+                               passages=len(live.passages), embedded=0, reused=len(live.passages),
+                               changed_articles=[], removed_articles=[], seconds=timer.seconds,
+                               warnings=collection.warnings, up_to_date=True)
+
         with timer.stage("tokenise"):
-            user_dict = Path(settings.user_dict) if settings.user_dict else None
             tokenizer = get_tokenizer(user_dict)
             tokens = [tokenizer.tokens(p.text) for p in passages]
             keyword = BM25.build(tokens)
 
         with timer.stage("embed"):
-            # The model is loaded only if something needs embedding: a no-op rebuild is quick.
-            model_name = embedder.name if embedder else model_identity(settings.model)
-            live = _load_live(index_dir)
+            # The model is loaded only if something needs embedding.
             previous = _previous_vectors(live, model_name)
             todo: dict[str, list[int]] = {}
             for i, p in enumerate(passages):
@@ -201,6 +214,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "build_id": build_id,
+                "fingerprint": fingerprint,
                 "created": now.isoformat(timespec="seconds"),
                 "model": model_name,
                 "dim": dim,

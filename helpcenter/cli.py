@@ -74,6 +74,10 @@ def build_index_cmd(ctx: click.Context, articles_dir: str | None, index_dir: str
         raise click.ClickException(str(exc)) from None
     for w in report.warnings:
         click.echo(str(w), err=True)
+    if report.up_to_date:
+        click.echo(f"index is up to date ({report.build_id}: {report.articles} articles, "
+                   f"{report.passages} passages); nothing to publish")
+        return
     click.echo(
         f"published {report.build_id}: {report.articles} articles, {report.passages} passages "
         f"({report.embedded} embedded, {report.reused} reused); "

@@ -140,6 +140,13 @@ class Searcher:
     def index(self) -> LoadedIndex:
         return self.handle.get()
 
+    def warm_up(self) -> None:
+        """Load model and index before the first visitor, not during their request."""
+        try:
+            self.search("预热", 1)
+        except IndexError_ as exc:
+            log.error("index not ready at start-up: %s", exc)
+
     def _tokenizer(self, idx: LoadedIndex) -> Tokenizer:
         # Queries are cut with the dictionary the index was built with.
         key = idx.manifest.get("dictionary", "")

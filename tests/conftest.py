@@ -130,3 +130,43 @@ def built(settings: Settings) -> Settings:
 
     build_index(settings)
     return settings
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, built: Settings):
+    """App factory over the tiny index with the hash embedder; overrides go to Settings."""
+    from helpcenter.embed import HashEmbedder
+    from helpcenter.search import Searcher
+    from helpcenter.web import create_app
+
+    def make(test_config: dict | None = None, **overrides):
+        values = {"instance_dir": str(tmp_path / "instance"), "rate_limit_forms": "1000 per minute",
+                  "rate_limit_api": "1000 per minute"}
+        values.update(overrides)
+        s = built.with_overrides(**values)
+        return create_app({"TESTING": True, **(test_config or {})}, settings=s,
+                          searcher=Searcher(s, embedder=HashEmbedder(256)))
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_from(client) -> str:
+    return client.get("/api/csrf").get_json()["csrf_token"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -56,6 +56,18 @@ def test_rebuild_reembeds_only_changed_passages(settings):
     assert np.allclose(idx.vectors[row], fresh, atol=1e-6)
 
 
+def test_nothing_changed_publishes_nothing_but_a_category_rename_does(settings):
+    first = build_index(settings, HashEmbedder(64))
+    again = build_index(settings, HashEmbedder(64))
+    assert again.up_to_date and again.build_id == first.build_id
+    assert live_build_id(Path(settings.index_dir)) == first.build_id
+    cat = Path(settings.articles_dir) / "orders" / "_category.yml"
+    cat.write_text(cat.read_text("utf-8").replace("订单与物流", "订单和快递"), "utf-8")
+    renamed = build_index(settings, HashEmbedder(64))
+    assert not renamed.up_to_date and renamed.embedded == 0
+    assert load_current(Path(settings.index_dir)).categories["orders"]["name"] == "订单和快递"
+
+
 def test_removed_article_disappears(settings):
     build_index(settings, HashEmbedder(64))
     os.remove(Path(settings.articles_dir) / "contact" / "email.md")

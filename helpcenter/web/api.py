@@ -6,7 +6,7 @@ POST endpoints need the CSRF token (header ``X-CSRFToken``) from ``GET /api/csrf
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 from flask_wtf.csrf import generate_csrf
 from werkzeug.datastructures import MultiDict
 
@@ -17,19 +17,18 @@ from .escalate import EscalationForm, expected_reply, submit
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-def _api_limit() -> str:
-    return current_app.extensions["hc_settings"].rate_limit_api
+# One budget per client for all API reads, and one for everything that writes.
+api_limit = limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_api, scope="api")
+form_limit = limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_forms, scope="forms")
 
 
-def _form_limit() -> str:
-    return current_app.extensions["hc_settings"].rate_limit_forms
-
-
-def _error(status: int, message: str, fields: dict[str, list[str]] | None = None):  # type: ignore[no-untyped-def]
-    body = {"error": message, "status": status}
+def _error(status: int, message: str, fields: dict[str, list[str]] | None = None) -> Response:
+    body: dict[str, object] = {"error": message, "status": status}
     if fields:
         body["fields"] = fields
-    return jsonify(body), status
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
 
 
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
@@ -49,7 +48,7 @@ def csrf_token():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/search")
-@limiter.limit(_api_limit)
+@api_limit
 def search():  # type: ignore[no-untyped-def]
     q = request.args.get("q", "")
     k = _int_arg("k", 5, 1, 50)
@@ -61,7 +60,7 @@ def search():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/suggest")
-@limiter.limit(_api_limit)
+@api_limit
 def suggest():  # type: ignore[no-untyped-def]
     q = request.args.get("q", "")
     if len(q.strip()) < 2:
@@ -73,7 +72,7 @@ def suggest():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/categories")
-@limiter.limit(_api_limit)
+@api_limit
 def categories():  # type: ignore[no-untyped-def]
     idx = current_app.extensions["hc_searcher"].index()
     return jsonify({"categories": [
@@ -84,7 +83,7 @@ def categories():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/articles/<cat_id>/<slug>")
-@limiter.limit(_api_limit)
+@api_limit
 def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
     idx = current_app.extensions["hc_searcher"].index()
     art = idx.articles.get(f"{cat_id}/{slug}")
@@ -95,7 +94,7 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/feedback")
-@limiter.limit(_form_limit)
+@form_limit
 def feedback():  # type: ignore[no-untyped-def]
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -121,7 +120,7 @@ def feedback():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/escalations")
-@limiter.limit(_form_limit)
+@form_limit
 def escalations():  # type: ignore[no-untyped-def]
     if request.is_json:
         data = request.get_json(silent=True)

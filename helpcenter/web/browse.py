@@ -52,7 +52,7 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/articles/<cat_id>/<slug>/feedback")
-@limiter.limit(lambda: current_app.extensions["hc_settings"].rate_limit_forms)
+@limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_forms, scope="forms")
 def feedback(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
     article_id = f"{cat_id}/{slug}"
     if article_id not in searcher().index().articles:

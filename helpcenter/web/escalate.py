@@ -161,7 +161,8 @@ def expected_reply(created: dt.datetime) -> dt.datetime:
 
 
 @bp.route("/contact", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.extensions["hc_settings"].rate_limit_forms, methods=["POST"])
+@limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_forms, scope="forms",
+                      exempt_when=lambda: request.method != "POST")
 def contact():  # type: ignore[no-untyped-def]
     visit = context.visit()
     form = EscalationForm()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from . import context
+from . import context, limiter
 
 bp = Blueprint("search", __name__)
 
 
 @bp.get("/search")
+@limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_api, scope="api")
 def results():  # type: ignore[no-untyped-def]
     query = request.args.get("q", "")
     if not query.strip():
