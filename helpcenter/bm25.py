@@ -52,12 +52,18 @@ class BM25:
         qw = np.asarray([counts[t] for t in counts], dtype=np.float32)
         return np.asarray(self.weights[:, cols] @ qw, dtype=np.float32).ravel()
 
-    def save(self, folder: Path) -> None:
-        sp.save_npz(folder / "keyword.npz", self.weights.tocsc(), compressed=False)
-        (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
+    @staticmethod
+    def files(field: str) -> tuple[str, str]:
+        return f"{field}.npz", f"{field}.vocab.json"
+
+    def save(self, folder: Path, field: str) -> None:
+        weights_file, vocab_file = self.files(field)
+        sp.save_npz(folder / weights_file, self.weights.tocsc(), compressed=False)
+        (folder / vocab_file).write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> "BM25":
-        weights = sp.load_npz(folder / "keyword.npz").tocsc()
-        vocab = json.loads((folder / "vocab.json").read_text("utf-8"))
+    def load(cls, folder: Path, field: str) -> "BM25":
+        weights_file, vocab_file = cls.files(field)
+        weights = sp.load_npz(folder / weights_file).tocsc()
+        vocab = json.loads((folder / vocab_file).read_text("utf-8"))
         return cls(weights, vocab)

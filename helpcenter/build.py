@@ -25,12 +25,12 @@ import numpy as np
 from .bm25 import BM25
 from .config import Settings
 from .content import Collection, Problem, load_articles
-from .embed import Embedder, load_embedder, model_identity
+from .embed import Embedder, embedder_for, identity_for
 from .index import (BUILDS, FORMAT_VERSION, IndexError_, LoadedIndex, current_target, load_build,
-                    load_current, prune_builds, publish, write_build)
-from .passages import Passage, article_passages
+                    load_current, prune_builds, publish, stored_vectors, write_build)
+from .passages import PASSAGE_RULES_VERSION, Passage, article_passages
 from .render import render_article
-from .text import dictionary_fingerprint, get_tokenizer
+from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise
 
 # Which e5 prompt each passage kind is embedded with: titles and alternate
 # questions are question-like, so they match queries symmetrically.
@@ -88,11 +88,14 @@ def _load_live(index_dir: Path) -> LoadedIndex | None:
         return None
 
 
-def _previous_vectors(live: LoadedIndex | None, model: str) -> dict[str, np.ndarray]:
+def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
     """Stored vectors of the live build, by passage key, if it used the same model."""
-    if live is None or live.model != model:
+    target = current_target(index_dir)
+    stored = stored_vectors(target) if target else None
+    if stored is None or stored[0] != model:
         return {}
-    return {p["key"]: live.vectors[i] for i, p in enumerate(live.passages)}
+    _model, passages, vectors = stored
+    return {p["key"]: vectors[i] for i, p in enumerate(passages)}
 
 
 def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str, list[str]]:
@@ -158,9 +161,10 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             }
 
         user_dict = Path(settings.user_dict) if settings.user_dict else None
-        model_name = embedder.name if embedder else model_identity(settings.model)
+        model_name = embedder.name if embedder else identity_for(settings)
         fingerprint = hashlib.sha256(json.dumps(
-            [FORMAT_VERSION, model_name, settings.ann, ROLE_FOR_KIND, dictionary_fingerprint(user_dict),
+            [FORMAT_VERSION, PASSAGE_RULES_VERSION, model_name, settings.ann, ROLE_FOR_KIND,
+             dictionary_fingerprint(user_dict),
              {a_id: a["hash"] for a_id, a in articles_json.items()}, categories_json],
             sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
         live = _load_live(index_dir)
@@ -174,18 +178,21 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
 
         with timer.stage("tokenise"):
             tokenizer = get_tokenizer(user_dict)
-            tokens = [tokenizer.tokens(p.text) for p in passages]
-            keyword = BM25.build(tokens)
+            normalised = [normalise(p.text) for p in passages]
+            keyword = {
+                "jieba": BM25.build([tokenizer.tokens(t, normalised=True) for t in normalised]),
+                "chars": BM25.build([char_ngrams(t, normalised=True) for t in normalised]),
+            }
 
         with timer.stage("embed"):
             # The model is loaded only if something needs embedding.
-            previous = _previous_vectors(live, model_name)
+            previous = _previous_vectors(index_dir, model_name)
             todo: dict[str, list[int]] = {}
             for i, p in enumerate(passages):
                 if p.key not in previous:
                     todo.setdefault(ROLE_FOR_KIND[p.kind], []).append(i)
             if todo:
-                embedder = embedder or load_embedder(settings.model, settings.model_cache)
+                embedder = embedder or embedder_for(settings)
                 dim = embedder.dim
             else:
                 dim = next(iter(previous.values())).shape[0]

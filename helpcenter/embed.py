@@ -11,9 +11,12 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 from .default_model import DEFAULT_MODEL_NAME, cache_root, ensure_default_model, source_fingerprint
 
@@ -64,6 +67,52 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
+class OnnxEmbedder:
+    """The default model through ONNX Runtime: same vectors as torch, about twice as fast.
+
+    Needs neither torch nor sentence-transformers at run time, so the site starts
+    in a fraction of the time. ``precision="int8"`` uses the dynamically quantised
+    graph (faster still, slightly different vectors, so its own model identity).
+    """
+
+    def __init__(self, folder: Path, precision: str = "fp32", threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from .default_model import ONNX_FILE, ONNX_INT8_FILE
+
+        self.dim = 384
+        self.name = ""
+        self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tok.enable_truncation(max_length=512)
+        self._tok.enable_padding(pad_id=1, pad_token="<pad>")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        model_file = folder / (ONNX_INT8_FILE if precision == "int8" else ONNX_FILE)
+        self._session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+        self._prompts = {"query": "query: ", "passage": "passage: "}
+
+    def encode(self, texts: Sequence[str], role: str, batch_size: int = 32,
+               progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        prompt = self._prompts.get(role, "")
+        # Similar lengths together: less padding per batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        batches = range(0, len(order), batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="embedding", unit="batch")
+        for start in batches:
+            rows = order[start : start + batch_size]
+            enc = self._tok.encode_batch([prompt + texts[i] for i in rows])
+            ids = np.asarray([e.ids for e in enc], dtype=np.int64)
+            mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
+            out[rows] = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return out
+
+
 class HashEmbedder:
     """Deterministic character n-gram hashing, for fast tests and development.
 
@@ -92,10 +141,15 @@ class HashEmbedder:
         return out
 
 
-def model_identity(model: str) -> str:
-    """The name an index records for ``model``, known without loading the model."""
+def model_identity(model: str, backend: str = "onnx") -> str:
+    """The name an index records for ``model``, known without loading the model.
+
+    torch and ONNX fp32 give the same vectors (checked at set-up), so they share
+    a name; int8 vectors differ slightly and get their own.
+    """
     if model == DEFAULT_MODEL_NAME:
-        return f"{DEFAULT_MODEL_NAME}@{source_fingerprint()}"
+        suffix = "+int8" if backend == "onnx-int8" else ""
+        return f"{DEFAULT_MODEL_NAME}@{source_fingerprint()}{suffix}"
     if model == "hash":
         return "hash-256"
     return model
@@ -104,12 +158,29 @@ def model_identity(model: str) -> str:
 _cache: dict[tuple[str, str], Embedder] = {}
 
 
-def load_embedder(model: str, cache: str = "") -> Embedder:
-    """One embedder per model per process: loading a model takes seconds."""
-    key = (model, cache)
+def load_embedder(model: str, cache: str = "", backend: str = "onnx") -> Embedder:
+    """One embedder per model per process: loading a model takes seconds.
+
+    ``backend`` applies to the packaged default model (other models run through
+    sentence-transformers): ``onnx`` (default), ``onnx-int8`` or ``torch``.
+    """
+    key = (model, cache, backend)
     if key not in _cache:
         if model == "hash" or model.startswith("hash-"):
             _cache[key] = HashEmbedder(int(model.split("-")[1]) if "-" in model else 256)
+        elif model == DEFAULT_MODEL_NAME and backend.startswith("onnx"):
+            folder = ensure_default_model(Path(cache) if cache else cache_root())
+            emb = OnnxEmbedder(folder, "int8" if backend == "onnx-int8" else "fp32")
+            emb.name = model_identity(model, backend)
+            _cache[key] = emb
         else:
             _cache[key] = SentenceTransformerEmbedder(model, cache)
     return _cache[key]
+
+
+def embedder_for(settings: "Settings") -> Embedder:
+    return load_embedder(settings.model, settings.model_cache, settings.embed_backend)
+
+
+def identity_for(settings: "Settings") -> str:
+    return model_identity(settings.model, settings.embed_backend)

@@ -3,7 +3,8 @@
 Layout of ``<index_dir>``::
 
     builds/<build_id>/   manifest.json, vectors.faiss (ids + vectors only),
-                         keyword.npz + vocab.json (BM25), passages.json,
+                         jieba.npz + chars.npz with vocabularies (BM25 per field),
+                         passages.json,
                          articles.json, categories.json, dictionary.txt
     current -> builds/<build_id>
 
@@ -26,13 +27,15 @@ from typing import Any
 import faiss
 import numpy as np
 
+from .fsutil import fsync_dir
 from .bm25 import BM25
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: keyword fields jieba + chars
 CURRENT = "current"
 BUILDS = "builds"
-DATA_FILES = ("vectors.faiss", "keyword.npz", "vocab.json", "passages.json", "articles.json",
-              "categories.json", "dictionary.txt")
+KEYWORD_FIELDS = ("jieba", "chars")
+DATA_FILES = ("vectors.faiss", *[f for field in KEYWORD_FIELDS for f in BM25.files(field)], "passages.json",
+              "articles.json", "categories.json", "dictionary.txt")
 
 
 class IndexError_(RuntimeError):
@@ -81,7 +84,7 @@ class LoadedIndex:
     manifest: dict[str, Any]
     ann: faiss.Index
     vectors: np.ndarray  # (passages, dim), for scoring chosen passages directly
-    keyword: BM25
+    keyword: dict[str, BM25]  # field name -> BM25 (jieba tokens, character n-grams)
     passages: list[dict[str, Any]]
     articles: dict[str, dict[str, Any]]
     categories: dict[str, dict[str, Any]]
@@ -133,15 +136,17 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
     passages = _read_json(folder / "passages.json")
     articles = _read_json(folder / "articles.json")
     categories = _read_json(folder / "categories.json")
-    try:
-        keyword = BM25.load(folder)
-    except Exception as exc:  # numpy/scipy raise many types for bad files
-        raise IndexCorrupt(f"{folder}/keyword.npz cannot be read: {exc}") from None
+    keyword = {}
+    for field_name in KEYWORD_FIELDS:
+        try:
+            keyword[field_name] = BM25.load(folder, field_name)
+        except Exception as exc:  # numpy/scipy raise many types for bad files
+            raise IndexCorrupt(f"{folder}/{BM25.files(field_name)[0]} cannot be read: {exc}") from None
     n = len(passages)
-    if ann.ntotal != n or keyword.weights.shape[0] != n or manifest.get("counts", {}).get("passages") != n:
+    rows = {f: k.weights.shape[0] for f, k in keyword.items()}
+    if ann.ntotal != n or set(rows.values()) != {n} or manifest.get("counts", {}).get("passages") != n:
         raise IndexCorrupt(
-            f"{folder}: passage counts disagree (vectors {ann.ntotal}, keyword {keyword.weights.shape[0]}, "
-            f"metadata {n})"
+            f"{folder}: passage counts disagree (vectors {ann.ntotal}, keyword {rows}, metadata {n})"
         )
     if ann.d != manifest.get("dim"):
         raise IndexCorrupt(f"{folder}: vectors have dimension {ann.d}, manifest says {manifest.get('dim')}")
@@ -149,6 +154,22 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
         ann.make_direct_map()
     vectors = ann.reconstruct_n(0, n) if n else np.zeros((0, ann.d), dtype=np.float32)
     return LoadedIndex(folder, manifest, ann, vectors, keyword, passages, articles, categories)
+
+
+def stored_vectors(folder: Path) -> tuple[str, list[dict[str, Any]], np.ndarray] | None:
+    """(model, passages, vectors) of any readable build, even of an older format,
+    so a format change does not force re-embedding everything."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        passages = json.loads((folder / "passages.json").read_text("utf-8"))
+        ann = faiss.read_index(str(folder / "vectors.faiss"))
+        if isinstance(ann, faiss.IndexIVF):
+            ann.make_direct_map()
+        if ann.ntotal != len(passages):
+            return None
+        return str(manifest["model"]), passages, ann.reconstruct_n(0, ann.ntotal)
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None
 
 
 def current_target(index_dir: Path) -> Path | None:
@@ -169,7 +190,7 @@ def load_current(index_dir: Path) -> LoadedIndex:
 
 
 def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann_kind: str,
-                keyword: BM25, passages: list[dict[str, Any]], articles: dict[str, Any],
+                keyword: dict[str, BM25], passages: list[dict[str, Any]], articles: dict[str, Any],
                 categories: dict[str, Any], dictionary: Path | None) -> None:
     """Write every file, fsync them, then the manifest (with checksums) last."""
     folder.mkdir(parents=True)
@@ -179,7 +200,8 @@ def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann
     if len(vectors):
         ann.add(vectors)
     faiss.write_index(ann, str(folder / "vectors.faiss"))
-    keyword.save(folder)
+    for field_name, bm25 in keyword.items():
+        bm25.save(folder, field_name)
     for name, obj in (("passages.json", passages), ("articles.json", articles), ("categories.json", categories)):
         (folder / name).write_text(json.dumps(obj, ensure_ascii=False), "utf-8")
     if dictionary and dictionary.is_file():
@@ -191,15 +213,8 @@ def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann
     for name in (*DATA_FILES, "manifest.json"):
         with open(folder / name, "rb") as f:
             os.fsync(f.fileno())
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publish(index_dir: Path, build_folder: Path) -> None:
@@ -209,7 +224,7 @@ def publish(index_dir: Path, build_folder: Path) -> None:
         tmp_link.unlink()
     os.symlink(os.path.relpath(build_folder, index_dir), tmp_link)
     os.replace(tmp_link, index_dir / CURRENT)
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
 
 
 def prune_builds(index_dir: Path, keep: int) -> list[Path]:

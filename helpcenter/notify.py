@@ -1,4 +1,5 @@
-"""E-mail to the person who asked for help (when SMTP is configured)."""
+"""E-mails about an escalation: the confirmation to the person who asked for help and the
+notice to the support inbox. They are sent by the outbox worker (helpcenter.delivery)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,40 @@ def confirmation_message(settings: Settings, esc: Any, due: dt.datetime) -> Emai
         f"客服预计在 {due:%Y-%m-%d %H:%M}（{settings.support_timezone}）前回复您。"
         f"如需补充信息，请回复本邮件并保留编号。\n\n{settings.site_name}\n"
     )
+    return msg
+
+
+def support_message(settings: Settings, esc: Any, due: dt.datetime) -> EmailMessage:
+    """The new request as the support team reads it; replying goes to the requester."""
+    msg = EmailMessage()
+    msg["Subject"] = f"[{settings.site_name}] 新求助 {esc.reference}：{esc.subject}"
+    msg["From"] = settings.mail_from
+    msg["To"] = settings.support_inbox
+    if esc.email:
+        msg["Reply-To"] = esc.email
+    ctx = esc.as_json()["context"] if hasattr(esc, "as_json") else {}
+    lines = [
+        f"编号：{esc.reference}",
+        f"提交时间：{esc.created_at:%Y-%m-%d %H:%M} UTC",
+        f"应回复时间：{due:%Y-%m-%d %H:%M}（{settings.support_timezone}）",
+        f"姓名：{esc.name or '-'}",
+        f"电子邮箱：{esc.email or '-'}",
+        f"手机号：{esc.phone or '-'}",
+        f"类别：{esc.category}",
+        f"设备/系统：{esc.device or '-'}",
+        f"订单号：{esc.order_number or '-'}",
+        f"主题：{esc.subject}",
+        "",
+        esc.description,
+        "",
+        f"最后搜索：{ctx.get('query') or '-'}",
+        f"看过的文章：{', '.join(ctx.get('read') or []) or '-'}",
+        f"标记为没有帮助：{', '.join(ctx.get('unhelpful') or []) or '-'}",
+    ]
+    if esc.attachments:
+        lines.append("截图（保存在服务器的上传目录中）：")
+        lines += [f"  {a.original_name} → {a.stored_name} ({a.size} bytes)" for a in esc.attachments]
+    msg.set_content("\n".join(lines) + "\n")
     return msg
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from .content import Article
 
+# Bump when the rules below change, so the next build redoes the passages.
+PASSAGE_RULES_VERSION = 2
 # Sections longer than this are split at paragraph boundaries.
 MAX_PASSAGE_CHARS = 400
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -112,8 +114,23 @@ def sections(body: str) -> list[tuple[list[str], str, str]]:
 
 
 def article_passages(article: Article) -> list[Passage]:
-    out = [Passage(article.id, "title", "", "", f"{article.title}\n{article.summary}".strip())]
+    """Title, questions and sections, without passages that only repeat another.
+
+    A FAQ entry that is just its question (body = title) is one question-like
+    passage; an answer whose title is merely its first sentence (as imported
+    answer banks are) is body passages only: embedding that fragment as a
+    question matched questions it does not answer.
+    """
+    body_text = plain(article.body)
+    title_only = body_text == article.title.strip() and not article.summary
+    title_is_fragment = (not article.summary and len(body_text) > len(article.title)
+                         and body_text.startswith(article.title.rstrip("…").strip()))
+    out = []
+    if not title_is_fragment:
+        out.append(Passage(article.id, "title", "", "", f"{article.title}\n{article.summary}".strip()))
     out += [Passage(article.id, "question", "", "", q) for q in article.questions]
+    if title_only:
+        return out
     for heads, anchor, md in sections(article.body):
         heading = " › ".join(heads)
         for chunk in _chunks(plain(md)):

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from .config import Settings
-from .embed import Embedder, load_embedder, model_identity
+from .embed import Embedder, embedder_for, identity_for
 from .index import IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
-from .text import Tokenizer, get_tokenizer, normalise
+from .text import Tokenizer, char_ngrams, get_tokenizer, normalise
 
 log = logging.getLogger(__name__)
 SNIPPET_CHARS = 140
@@ -115,25 +115,27 @@ class IndexHandle:
 
 
 class Searcher:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None,
+                 query_cache: OrderedDict[str, np.ndarray] | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
         self._handle: IndexHandle | None = None
         self._tokenizers: dict[str, Tokenizer] = {}
-        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Popular questions repeat: their vectors are kept (and may be shared between searchers).
+        self._qcache: OrderedDict[str, np.ndarray] = OrderedDict() if query_cache is None else query_cache
         self._lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.settings.model, self.settings.model_cache)
+            self._embedder = embedder_for(self.settings)
         return self._embedder
 
     @property
     def handle(self) -> IndexHandle:
         if self._handle is None:
             # Known without loading the model, so browsing never waits for it.
-            name = self._embedder.name if self._embedder else model_identity(self.settings.model)
+            name = self._embedder.name if self._embedder else identity_for(self.settings)
             self._handle = IndexHandle(self.settings.index_dir, name)
         return self._handle
 
@@ -186,53 +188,81 @@ class Searcher:
         timings["embed"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        dense_scores, dense_ids = idx.ann.search(qvec[None, :], cand)
-        dense_ids = [int(i) for i in dense_ids[0] if i >= 0]
+        dense_ids: list[int] = []
+        if s.retrieval != "keyword":
+            _scores, ids = idx.ann.search(qvec[None, :], cand)
+            dense_ids = [int(i) for i in ids[0] if i >= 0]
         timings["dense"] = time.perf_counter() - t
 
         t = time.perf_counter()
         tokens = self._tokenizer(idx).tokens(norm, normalised=True)
-        kw = idx.keyword.scores(tokens)
-        kw_ids = [int(i) for i in np.argsort(-kw)[:cand] if kw[i] > 0]
+        kw = self._keyword_scores(idx, norm, tokens)
+        kw_ids: list[int] = []
+        if s.retrieval != "dense":
+            top = np.argpartition(-kw, cand - 1)[:cand] if cand < n else np.arange(n)
+            kw_ids = [int(i) for i in top[np.argsort(-kw[top])] if kw[i] > 0]
         timings["keyword"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        fused = self._fuse(dense_ids, [float(x) for x in dense_scores[0][: len(dense_ids)]], kw_ids, kw)
-        # Articles rank by their best passage.
-        best: dict[str, tuple[float, int]] = {}
-        for pid, score in fused.items():
-            art = idx.passages[pid]["article"]
-            if art not in best or score > best[art][0]:
-                best[art] = (score, pid)
-        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
-        hits = [self._hit(idx, qvec, tokens, art, score) for art, (score, _pid) in ranked]
+        candidates = {idx.passages[p]["article"] for p in dense_ids + kw_ids}
+        if s.fusion == "rrf":
+            scores = self._rrf(idx, dense_ids, kw_ids)
+        else:
+            scores = self._score_fusion(idx, qvec, kw, candidates)
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
+        hits = [self._hit(idx, qvec, tokens, art, score) for art, score in ranked]
         timings["fuse"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         confident = bool(hits) and hits[0].confident
         return SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings)
 
-    def _fuse(self, dense_ids: list[int], dense_scores: list[float], kw_ids: list[int],
-              kw: np.ndarray) -> dict[int, float]:
+    def _keyword_scores(self, idx: LoadedIndex, norm: str, tokens: list[str]) -> np.ndarray:
+        """Per passage: each field's BM25 scaled to this query's best match, weighted."""
         s = self.settings
-        fused: dict[int, float] = {}
-        if s.fusion == "rrf":
-            for rank, pid in enumerate(dense_ids):
-                fused[pid] = fused.get(pid, 0.0) + s.dense_weight / (s.rrf_k + rank + 1)
-            for rank, pid in enumerate(kw_ids):
-                fused[pid] = fused.get(pid, 0.0) + s.keyword_weight / (s.rrf_k + rank + 1)
-            return fused
-        # weighted: min-max normalised scores within this query's candidates.
-        def minmax(values: list[float]) -> list[float]:
-            if not values:
-                return []
-            lo, hi = min(values), max(values)
-            return [(v - lo) / (hi - lo) if hi > lo else 1.0 for v in values]
+        total = np.zeros(len(idx.passages), dtype=np.float32)
+        fields = (("chars", s.keyword_weight, char_ngrams(norm, normalised=True)),
+                  ("jieba", s.jieba_weight, tokens))
+        # Ranking by keywords alone (keyword-only retrieval, RRF): both fields count equally.
+        equal = s.retrieval == "keyword" or s.fusion == "rrf"
+        for name, weight, terms in fields:
+            weight = 1.0 if equal else weight
+            if weight <= 0:
+                continue
+            raw = idx.keyword[name].scores(terms)
+            top = float(raw.max()) if len(raw) else 0.0
+            if top > 0:
+                total += weight * raw / top
+        return total
 
-        for pid, v in zip(dense_ids, minmax(dense_scores)):
-            fused[pid] = fused.get(pid, 0.0) + s.dense_weight * v
-        for pid, v in zip(kw_ids, minmax([float(kw[i]) for i in kw_ids])):
-            fused[pid] = fused.get(pid, 0.0) + s.keyword_weight * v
-        return fused
+    def _score_fusion(self, idx: LoadedIndex, qvec: np.ndarray, kw: np.ndarray,
+                      candidates: set[str]) -> dict[str, float]:
+        """Article score = weighted best cosine + weighted best keyword score of its passages.
+
+        Score-aware rather than rank-based: a weak keyword match (one shared
+        character) adds little, where RRF would count it like a strong one.
+        """
+        s = self.settings
+        dense_w = 0.0 if s.retrieval == "keyword" else s.dense_weight
+        kw_w = 0.0 if s.retrieval == "dense" else 1.0
+        out = {}
+        for art in candidates:
+            rows = idx.rows_by_article[art]
+            out[art] = dense_w * float((idx.vectors[rows] @ qvec).max()) + kw_w * float(kw[rows].max())
+        return out
+
+    def _rrf(self, idx: LoadedIndex, dense_ids: list[int], kw_ids: list[int]) -> dict[str, float]:
+        """Reciprocal rank fusion over articles (each retriever's ranking, best passage per article)."""
+        s = self.settings
+        out: dict[str, float] = {}
+        for weight, ids in ((s.dense_weight, dense_ids), (1.0, kw_ids)):
+            seen: list[str] = []
+            for pid in ids:
+                art = idx.passages[pid]["article"]
+                if art not in seen:
+                    seen.append(art)
+            for rank, art in enumerate(seen):
+                out[art] = out.get(art, 0.0) + weight / (s.rrf_k + rank + 1)
+        return out
 
     def _hit(self, idx: LoadedIndex, qvec: np.ndarray, tokens: list[str], art_id: str,
              score: float) -> Hit:

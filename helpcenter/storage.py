@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import threading
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event,
-                        func, select, text)
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        and_, create_engine, event, func, or_, select, text, update)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -23,6 +24,10 @@ REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 class StorageUnavailable(RuntimeError):
     """The database cannot be reached; callers keep the user's input and say so."""
+
+
+class DuplicateReference(RuntimeError):
+    """An escalation with this (caller-chosen) reference is already stored."""
 
 
 def utcnow() -> dt.datetime:
@@ -96,6 +101,44 @@ class ArticleViews(Base):
     views: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class OutboxMessage(Base):
+    """One notification of one escalation (support inbox, requester, webhook), delivered by
+    :mod:`helpcenter.delivery`. Inserted in the escalation's own transaction, so a stored
+    request always has its notifications queued. ``status``: pending, sending (claimed by
+    ``claimed_by`` until ``lease_until``), delivered, failed (gave up; kept for people to see).
+    ``target`` records the support inbox or webhook URL configured when it was queued (the
+    setting in force at delivery wins); the requester's address is not copied here but read
+    from the escalation when sending, so deleting or purging a person's data covers it."""
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("escalation_id", "channel", name="uq_outbox_escalation_channel"),
+                      Index("ix_outbox_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    reference: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """An outbox row claimed by one worker (a plain copy: no session attached)."""
+    id: int
+    escalation_id: int
+    reference: str
+    channel: str
+    target: str | None
+    attempts: int  # including the one just claimed
+
+
 @dataclass
 class NewAttachment:
     stored_name: str
@@ -109,12 +152,27 @@ def new_reference(today: dt.date | None = None) -> str:
     return f"HC-{day}-{''.join(secrets.choice(REF_ALPHABET) for _ in range(4))}"
 
 
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
 class Storage:
     def __init__(self, url: str) -> None:
+        # psycopg 3 is the PostgreSQL driver we ship; a bare postgresql:// would ask for psycopg2.
+        for bare in ("postgresql://", "postgres://"):
+            if url.startswith(bare):
+                url = "postgresql+psycopg://" + url[len(bare):]
         self.url = url
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        elif url.startswith("postgresql"):
+            kwargs["connect_args"] = {"connect_timeout": 5}  # a dead server must not hang a submission
         self.engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             @event.listens_for(self.engine, "connect")
@@ -126,10 +184,28 @@ class Storage:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
+        from . import analytics  # noqa: F401  (registers the search-log tables on Base)
+
         try:
-            Base.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Several nodes starting at once must not race each other's CREATE TABLE.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7243001)"))
+                Base.metadata.create_all(conn)
         except SQLAlchemyError as exc:
             raise StorageUnavailable(f"database {self.engine.url.render_as_string(hide_password=True)}: {exc}") from exc
+        self._schema_ready = True
+
+    def ensure_schema(self) -> None:
+        """Create the tables on first use when the database was down at start-up."""
+        if not self._schema_ready:
+            with self._schema_lock:  # the outbox thread and requests may get here together
+                if not self._schema_ready:
+                    self.create_all()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
     def session(self) -> Session:
         return self._sessions()
@@ -143,28 +219,171 @@ class Storage:
             return False
 
     def add_escalation(self, fields: dict[str, Any], context: dict[str, Any],
-                       attachments: list[NewAttachment]) -> Escalation:
-        """Commit the request; a reference is only returned once it is stored."""
-        for _attempt in range(5):
-            esc = Escalation(reference=new_reference(), context=json.dumps(context, ensure_ascii=False),
-                             **fields)
+                       attachments: list[NewAttachment], *, outbox: Sequence[tuple[str, str | None]] = (),
+                       reference: str | None = None, created_at: dt.datetime | None = None) -> Escalation:
+        """Commit the request and its ``outbox`` rows ((channel, target) pairs) in one transaction;
+        a reference is only returned once it is stored. ``reference``/``created_at`` are given when
+        a spooled request is replayed: then a stored twin raises DuplicateReference."""
+        self.ensure_schema()
+        for _attempt in range(1 if reference else 5):
+            esc = Escalation(reference=reference or new_reference(),
+                             context=json.dumps(context, ensure_ascii=False), **fields)
+            if created_at is not None:
+                esc.created_at = created_at
             esc.attachments = [Attachment(**a.__dict__) for a in attachments]
             try:
                 with self.session() as s, s.begin():
                     s.add(esc)
+                    s.flush()  # the reference is taken (or collides) here
+                    s.add_all([OutboxMessage(escalation_id=esc.id, reference=esc.reference, channel=channel,
+                                             target=target) for channel, target in outbox])
                 return esc
-            except IntegrityError:
+            except IntegrityError as exc:
+                if reference:
+                    raise DuplicateReference(reference) from exc
                 continue  # reference collision: draw another
             except SQLAlchemyError as exc:
                 raise StorageUnavailable(str(exc)) from exc
         raise StorageUnavailable("could not allocate a unique reference")
 
     def get_escalation(self, reference: str) -> Escalation | None:
-        with self.session() as s:
-            esc = s.scalar(select(Escalation).where(Escalation.reference == reference))
-            if esc is not None:
-                _ = esc.attachments  # load while the session is open
-            return esc
+        try:
+            with self.session() as s:
+                esc = s.scalar(select(Escalation).where(Escalation.reference == reference))
+                if esc is not None:
+                    _ = esc.attachments  # load while the session is open
+                    s.expunge(esc)
+                    esc.created_at = as_utc(esc.created_at)  # type: ignore[assignment]
+                return esc
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def get_escalation_by_id(self, escalation_id: int) -> Escalation | None:
+        try:
+            with self.session() as s:
+                esc = s.get(Escalation, escalation_id)
+                if esc is not None:
+                    _ = esc.attachments
+                    s.expunge(esc)
+                    esc.created_at = as_utc(esc.created_at)  # type: ignore[assignment]
+                return esc
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    # --- outbox (see helpcenter.delivery) ---
+
+    @staticmethod
+    def _due(now: dt.datetime) -> Any:
+        return or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                   and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now))
+
+    def claim_outbox(self, worker: str, limit: int = 20, lease_seconds: float = 300.0,
+                     now: dt.datetime | None = None, due_by: dt.datetime | None = None) -> list[ClaimedMessage]:
+        """Claim up to ``limit`` rows due by ``due_by`` (default: now) for ``worker``: pending and
+        due, or claimed by a worker whose lease ran out (it died). Safe with many workers on many
+        nodes: PostgreSQL locks the rows with FOR UPDATE SKIP LOCKED, SQLite claims each row with a
+        conditional UPDATE (SQLite serialises writers). Each claim counts as an attempt."""
+        now = now or utcnow()
+        claim = dict(status="sending", claimed_by=worker,
+                     lease_until=now + dt.timedelta(seconds=lease_seconds),
+                     attempts=OutboxMessage.attempts + 1)
+        due = self._due(min(now, due_by) if due_by else now)
+        order = (OutboxMessage.next_attempt_at, OutboxMessage.id)
+        try:
+            self.ensure_schema()
+            with self.session() as s, s.begin():
+                if self.dialect == "postgresql":
+                    ids = list(s.scalars(select(OutboxMessage.id).where(due).order_by(*order)
+                                         .limit(limit).with_for_update(skip_locked=True)))
+                    if ids:
+                        s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(**claim)
+                                  .execution_options(synchronize_session=False))
+                else:
+                    ids = []
+                    for row_id in list(s.scalars(select(OutboxMessage.id).where(due).order_by(*order)
+                                                 .limit(limit * 2))):
+                        res = s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, due)
+                                        .values(**claim).execution_options(synchronize_session=False))
+                        if res.rowcount == 1:  # nobody claimed it in between
+                            ids.append(row_id)
+                            if len(ids) >= limit:
+                                break
+                rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                                      .order_by(OutboxMessage.id))) if ids else []
+                return [ClaimedMessage(r.id, r.escalation_id, r.reference, r.channel, r.target, r.attempts)
+                        for r in rows]
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def _finish(self, message_id: int, worker: str, **values: Any) -> bool:
+        """Update a row only while ``worker`` still holds its claim: a worker whose lease ran out
+        and whose row was reclaimed must not overwrite the new owner's result."""
+        try:
+            with self.session() as s, s.begin():
+                res = s.execute(update(OutboxMessage)
+                                .where(OutboxMessage.id == message_id, OutboxMessage.claimed_by == worker,
+                                       OutboxMessage.status == "sending")
+                                .values(lease_until=None, **values)
+                                .execution_options(synchronize_session=False))
+                return res.rowcount == 1
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def mark_delivered(self, message_id: int, worker: str, now: dt.datetime | None = None) -> bool:
+        return self._finish(message_id, worker, status="delivered", delivered_at=now or utcnow(),
+                            last_error=None)
+
+    def mark_failed(self, message_id: int, worker: str, error: str,
+                    retry_at: dt.datetime | None) -> bool:
+        """``retry_at`` None: give up (status failed, kept and visible); else try again then."""
+        values: dict[str, Any] = {"last_error": error[:2000]}
+        if retry_at is None:
+            values["status"] = "failed"
+        else:
+            values.update(status="pending", next_attempt_at=retry_at)
+        return self._finish(message_id, worker, **values)
+
+    def retry_failed(self, now: dt.datetime | None = None) -> int:
+        """Put every given-up row back in the queue with a fresh attempt budget."""
+        try:
+            self.ensure_schema()
+            with self.session() as s, s.begin():
+                res = s.execute(update(OutboxMessage).where(OutboxMessage.status == "failed")
+                                .values(status="pending", attempts=0, next_attempt_at=now or utcnow(),
+                                        claimed_by=None)
+                                .execution_options(synchronize_session=False))
+                return res.rowcount
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def outbox_messages(self, reference: str | None = None, status: str | None = None) -> list[OutboxMessage]:
+        """Outbox rows (detached, datetimes in UTC), for people and tests to look at."""
+        try:
+            self.ensure_schema()
+            with self.session() as s:
+                q = select(OutboxMessage).order_by(OutboxMessage.id)
+                if reference:
+                    q = q.where(OutboxMessage.reference == reference)
+                if status:
+                    q = q.where(OutboxMessage.status == status)
+                rows = list(s.scalars(q))
+                s.expunge_all()
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        for r in rows:
+            for name in ("created_at", "next_attempt_at", "lease_until", "delivered_at"):
+                setattr(r, name, as_utc(getattr(r, name)))
+        return rows
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Rows per status: pending, sending, delivered, failed."""
+        try:
+            self.ensure_schema()
+            with self.session() as s:
+                return {status: n for status, n in s.execute(
+                    select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))}
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(str(exc)) from exc
 
     def add_feedback(self, article_id: str, helpful: bool, comment: str | None) -> int:
         try:

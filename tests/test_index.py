@@ -25,7 +25,8 @@ def test_missing_index_says_how_to_build(tmp_path):
     ("vectors.faiss", lambda p: p.write_bytes(p.read_bytes()[:100])),
     ("passages.json", lambda p: p.write_text("[{", "utf-8")),
     ("manifest.json", lambda p: p.write_text("{not json", "utf-8")),
-    ("keyword.npz", lambda p: p.unlink()),
+    ("chars.npz", lambda p: p.unlink()),
+    ("jieba.vocab.json", lambda p: p.write_text("{", "utf-8")),
 ])
 def test_corrupt_or_truncated_files_are_refused(built, victim, damage):
     folder = live(built)

@@ -46,3 +46,11 @@ def test_passage_key_changes_only_with_text():
 def test_duplicate_headings_get_unique_anchors():
     secs = sections("## 步骤\n\na\n\n## 步骤\n\nb\n")
     assert [s[1] for s in secs] == ["步骤", "步骤_1"]
+
+
+def test_passages_do_not_repeat_each_other():
+    question_only = Article(id="c/q", category="c", path="", title="利息怎么算", body="利息怎么算\n", body_line=5)
+    assert [p.kind for p in article_passages(question_only)] == ["title"]
+    answer = "保险单的现金价值可以借出。借款利息按年计算，不还清会减少赔付。"
+    fragment = Article(id="c/a", category="c", path="", title="保险单的现金价值可以借出", body=answer, body_line=5)
+    assert [p.kind for p in article_passages(fragment)] == ["section"]

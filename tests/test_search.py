@@ -51,23 +51,35 @@ def test_confidence_floor(built):
     assert lax.search("客服邮箱是多少").confident
 
 
-def test_rrf_rewards_passages_found_by_both_retrievers(built):
-    s = Searcher(built, embedder=HashEmbedder(256))
-    import numpy as np
-    kw = np.zeros(10, dtype=np.float32)
-    fused = s._fuse([1, 2, 3], [0.9, 0.8, 0.7], [3, 4], kw)
-    # 3 is third by dense but first by keyword: it beats 1 (first by dense only).
-    assert fused[3] > fused[1] > fused[2] > fused[4] * 0.99
-    assert fused[1] == pytest.approx(1 / 61)
+def test_rrf_rewards_articles_found_by_both_retrievers(built):
+    s = Searcher(built.with_overrides(fusion="rrf"), embedder=HashEmbedder(256))
+    idx = s.index()
+    row = {a: rows[0] for a, rows in idx.rows_by_article.items()}
+    dense = [row["account/forgot-password"], row["contact/email"], row["orders/track-order"]]
+    kw = [row["orders/track-order"], row["account/stolen-account"]]
+    fused = s._rrf(idx, dense, kw)
+    # Third by dense but first by keyword: beats the article that only dense found first.
+    assert fused["orders/track-order"] > fused["account/forgot-password"] > fused["contact/email"]
+    assert fused["account/forgot-password"] == pytest.approx(1 / 61)
 
 
-def test_weighted_fusion_normalises_each_retriever(built):
+def test_score_fusion_adds_weighted_keyword_evidence_to_cosine(built):
     import numpy as np
-    s = Searcher(built.with_overrides(fusion="weighted", keyword_weight=0.5), embedder=HashEmbedder(256))
-    kw = np.array([0, 0, 0, 5.0, 10.0], dtype=np.float32)
-    fused = s._fuse([1, 2], [0.9, 0.5], [4, 3], kw)
-    assert fused[1] == pytest.approx(1.0) and fused[2] == pytest.approx(0.0)
-    assert fused[4] == pytest.approx(0.5) and fused[3] == pytest.approx(0.0)
+    s = Searcher(built.with_overrides(keyword_weight=0.5), embedder=HashEmbedder(256))
+    idx = s.index()
+    qvec = HashEmbedder(256).encode(["追踪号码"], "query")[0]
+    kw = np.zeros(len(idx.passages), dtype=np.float32)
+    kw[idx.rows_by_article["contact/email"][0]] = 0.5
+    fused = s._score_fusion(idx, qvec, kw, {"contact/email", "orders/track-order"})
+    cos = {a: float((idx.vectors[idx.rows_by_article[a]] @ qvec).max()) for a in fused}
+    assert fused["contact/email"] == pytest.approx(cos["contact/email"] + 0.5)
+    assert fused["orders/track-order"] == pytest.approx(cos["orders/track-order"])
+
+
+def test_keyword_only_and_dense_only_modes(built):
+    kw_only = Searcher(built.with_overrides(retrieval="keyword"), embedder=HashEmbedder(256))
+    assert kw_only.search("追踪号码").results[0].id == "orders/track-order"
+    assert kw_only.search("xyzzy 晴朗").results == []
 
 
 def test_make_snippet_windows_long_text_around_first_match():

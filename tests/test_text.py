@@ -29,3 +29,14 @@ def test_fingerprint_follows_dictionary_contents(tmp_path):
     a = dictionary_fingerprint(d)
     d.write_text("乙 1\n", "utf-8")
     assert dictionary_fingerprint(d) != a
+
+
+def test_char_ngrams_survive_segmentation_differences():
+    from helpcenter.text import char_ngrams
+
+    grams = char_ngrams("LINE客服電話")
+    assert "line" in grams and "客服" in grams and "电话" in grams and "服电" in grams
+    assert "的" not in char_ngrams("我的密码")  # stop words carry no topic
+    # A typo jieba cuts differently still shares most grams with the right word.
+    right, typo = set(char_ngrams("设备锁")), set(char_ngrams("设备索"))
+    assert len(right & typo) >= 3

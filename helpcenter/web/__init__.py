@@ -67,6 +67,13 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     )
     if test_config:
         app.config.update(test_config)
+    if settings.trusted_proxies:
+        # Behind a load balancer: the client address (for rate limits) and scheme come from
+        # the X-Forwarded-* headers set by that many trusted proxies.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     app.extensions["hc_settings"] = settings
@@ -77,19 +84,29 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     try:
         storage.create_all()
     except StorageUnavailable as exc:
-        # The site still serves articles and search; submissions explain the outage.
+        # The site still serves articles and search; submissions are spooled until it is back.
         log.error("database unavailable at start-up: %s", exc)
     app.extensions["hc_storage"] = storage
+    from ..delivery import Outbox, spool_path
+
+    app.extensions["hc_spool_dir"] = spool_path(settings)
+    if settings.outbox_worker:
+        # Delivers notifications and replays the spool; safe in every process of every node.
+        app.extensions["hc_outbox"] = Outbox(storage, settings).start()
+    from ..privacy import start_retention
+
+    start_retention(storage, upload_dir, settings.retention_days)  # purge now, then hourly (when set)
 
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from . import api, browse, escalate, search_views
+    from . import admin, api, browse, escalate, search_views
 
     app.register_blueprint(browse.bp)
     app.register_blueprint(search_views.bp)
     app.register_blueprint(escalate.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
@@ -167,7 +184,16 @@ def _register_errors(app: Flask) -> None:
         if searcher.handle.last_error and index_info.get("ok"):
             index_info["last_reload_error"] = searcher.handle.last_error
         ok = bool(index_info["ok"]) and storage_ok
-        return jsonify({"ok": ok, "index": index_info, "database": storage_ok}), 200 if ok else 503
+        body: dict[str, Any] = {"ok": ok, "index": index_info, "database": storage_ok}
+        try:  # informative only: pending/failed notifications and requests spooled on this node
+            from ..delivery import spooled_files
+
+            body["spooled"] = len(spooled_files(app.extensions["hc_spool_dir"]))
+            if storage_ok:
+                body["outbox"] = app.extensions["hc_storage"].outbox_counts()
+        except Exception as exc:
+            log.warning("healthz: outbox status unavailable: %s", exc)
+        return jsonify(body), 200 if ok else 503
 
     @app.before_request
     def _start() -> None:

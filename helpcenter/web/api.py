@@ -11,8 +11,8 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.datastructures import MultiDict
 
 from ..storage import StorageUnavailable
-from . import context, limiter
-from .escalate import EscalationForm, expected_reply, submit
+from . import context, limiter, tracking
+from .escalate import EscalationForm, Queued, expected_reply, submit
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -56,6 +56,7 @@ def search():  # type: ignore[no-untyped-def]
         return _error(400, "q is required", {"q": ["required"]})
     response = current_app.extensions["hc_searcher"].search(q, k)
     context.record_search(q, [h.id for h in response.results])
+    tracking.log_search(response, "api")
     return jsonify(response.as_json())
 
 
@@ -134,8 +135,10 @@ def escalations():  # type: ignore[no-untyped-def]
     form = EscalationForm(formdata=formdata, meta={"csrf": False})  # checked globally by CSRFProtect
     try:
         esc, errors = submit(form, files, context.visit())
-    except StorageUnavailable:
+    except StorageUnavailable:  # neither the database nor the spool took it
         return _error(503, "the request cannot be stored right now; nothing was saved, please retry")
     if esc is None:
         return _error(400, "invalid request", errors)
-    return jsonify({"reference": esc.reference, "expected_reply_by": expected_reply(esc.created_at).isoformat()}), 201
+    queued = isinstance(esc, Queued)  # spooled while the database is down: stored once it is back
+    return jsonify({"reference": esc.reference, "expected_reply_by": expected_reply(esc.created_at).isoformat(),
+                    "queued": queued}), 202 if queued else 201

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from ..search import Searcher
 from ..storage import StorageUnavailable
-from . import context, limiter
+from . import context, limiter, tracking
 
 bp = Blueprint("browse", __name__)
 
@@ -44,6 +44,8 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
     art = idx.articles.get(f"{cat_id}/{slug}")
     if art is None:
         abort(404)
+    if tracking.CLICK_PARAM in request.args:  # opened from search results: record the click, drop the parameter
+        return tracking.click_redirect(art["id"])
     context.record_read(art["id"])
     current_app.extensions["hc_storage"].count_view(art["id"])
     related = [idx.articles[a] for a in art.get("related", []) if a in idx.articles]

@@ -34,7 +34,10 @@ def record_unhelpful(article_id: str) -> None:
 
 
 def visit() -> dict[str, Any]:
+    from .tracking import VISIT_KEY
+
     return {
+        "visit": session.get(VISIT_KEY, ""),  # random id linking this visit's search analytics
         "query": session.get("q", ""),
         "shown": list(session.get("shown", [])),
         "read": list(session.get("read", [])),

@@ -1,8 +1,11 @@
 """仍需帮助: the escalation form, its validation, uploads and the confirmation page.
 
 The same validation serves the HTML form and ``POST /api/escalations``. A
-reference is shown only after the request is committed to the database; if
-the database is down, the person keeps everything they typed and is told so.
+reference is shown only after the request is committed to the database, or,
+when the database is down, written durably to the spool (helpcenter.delivery),
+from where it is stored as soon as the database is back. Only if even the spool
+cannot be written does the person get the form back with everything they typed.
+Notifications (support inbox, confirmation e-mail, webhook) go through the outbox.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from werkzeug.datastructures import FileStorage
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Email, Length, Optional, ValidationError
 
-from ..notify import send_confirmation
+from ..delivery import planned_deliveries, write_spool
 from ..storage import NewAttachment, StorageUnavailable
-from . import context, limiter
+from . import context, limiter, tracking
 
 bp = Blueprint("escalate", __name__)
 log = logging.getLogger(__name__)
@@ -121,8 +124,18 @@ def save_uploads(uploads: list[Upload]) -> list[NewAttachment]:
     return saved
 
 
+@dataclass
+class Queued:
+    """A request spooled while the database was down: it has its reference already."""
+    reference: str
+    created_at: dt.datetime
+    queued: bool = True
+
+
 def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]) -> tuple[Any, dict[str, list[str]]]:
-    """Validate and store; returns (escalation, {}) or (None, field errors)."""
+    """Validate and store; returns (escalation, {}), (Queued, {}) when the database is down and
+    the request was spooled, or (None, field errors). Raises StorageUnavailable only when the
+    request could be neither stored nor spooled."""
     form.category.choices = category_choices()
     valid = form.validate()
     uploads, upload_errors = check_uploads(files)
@@ -142,16 +155,26 @@ def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]
         "order_number": (form.order_number.data or "").strip() or None,
     }
     attachments = save_uploads(uploads)
+    settings = current_app.extensions["hc_settings"]
     try:
-        esc = current_app.extensions["hc_storage"].add_escalation(fields, visit, attachments)
-    except StorageUnavailable:
-        for a in attachments:  # nothing orphaned; the person still has their text
-            (current_app.extensions["hc_upload_dir"] / a.stored_name).unlink(missing_ok=True)
-        raise
-    try:
-        send_confirmation(current_app.extensions["hc_settings"], esc, expected_reply(esc.created_at))
-    except Exception:  # e-mail is a courtesy; the request is already stored
-        log.exception("confirmation e-mail for %s failed", esc.reference)
+        # The notifications are queued in the same transaction (see helpcenter.delivery).
+        esc = current_app.extensions["hc_storage"].add_escalation(
+            fields, visit, attachments, outbox=planned_deliveries(settings, fields))
+    except StorageUnavailable as exc:
+        log.error("database unavailable, spooling the request: %s", exc)
+        try:
+            reference, created = write_spool(current_app.extensions["hc_spool_dir"], fields, visit, attachments)
+        except OSError:
+            log.exception("the spool cannot be written either; the request is not saved")
+            for a in attachments:  # nothing orphaned; the person still has their text
+                (current_app.extensions["hc_upload_dir"] / a.stored_name).unlink(missing_ok=True)
+            raise exc from None
+        log.warning("request %s spooled; it is stored when the database is back", reference)
+        return Queued(reference, created), {}
+    tracking.mark_escalated(visit)  # search analytics: this visit ended in an escalation
+    outbox = current_app.extensions.get("hc_outbox")
+    if outbox is not None:
+        outbox.wake()  # deliver now rather than at the next poll
     return esc, {}
 
 
@@ -186,6 +209,8 @@ def contact():  # type: ignore[no-untyped-def]
     if esc is None:
         return render_template("contact.html", form=form, visit=visit, articles=articles, errors=errors), 400
     session["last_reference"] = esc.reference
+    if isinstance(esc, Queued):  # any node can show the page: what it needs travels in the session
+        session["queued"] = {"reference": esc.reference, "created_at": esc.created_at.isoformat()}
     return redirect(url_for("escalate.done", reference=esc.reference))
 
 
@@ -194,9 +219,16 @@ def done(reference: str):  # type: ignore[no-untyped-def]
     # Only the visitor who submitted sees the confirmation (references are not secrets to guess at).
     if session.get("last_reference") != reference:
         return redirect(url_for("escalate.contact"))
-    esc = current_app.extensions["hc_storage"].get_escalation(reference)
-    if esc is None:
-        return redirect(url_for("escalate.contact"))
     hours = current_app.extensions["hc_hours"]
+    try:
+        esc = current_app.extensions["hc_storage"].get_escalation(reference)
+    except StorageUnavailable:
+        esc = None
+    if esc is None:
+        queued = session.get("queued") or {}
+        if queued.get("reference") != reference:
+            return redirect(url_for("escalate.contact"))
+        due = expected_reply(dt.datetime.fromisoformat(queued["created_at"])).astimezone(hours.tz)
+        return render_template("queued.html", reference=reference, due=due, hours=hours.describe())
     due = expected_reply(esc.created_at).astimezone(hours.tz)
     return render_template("done.html", esc=esc, due=due, hours=hours.describe())

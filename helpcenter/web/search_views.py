@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from . import context, limiter
+from . import context, limiter, tracking
 
 bp = Blueprint("search", __name__)
 
@@ -17,5 +17,6 @@ def results():  # type: ignore[no-untyped-def]
         return render_template("search.html", query="", response=None, empty=True)
     response = current_app.extensions["hc_searcher"].search(query, 10)
     context.record_search(query, [h.id for h in response.results])
-    return render_template("search.html", query=query, response=response, empty=False,
+    search_id = tracking.log_search(response, "site")  # result links carry it: ?from=<id>
+    return render_template("search.html", query=query, response=response, empty=False, search_id=search_id,
                            max_chars=current_app.extensions["hc_settings"].max_query_chars)

@@ -1,0 +1,276 @@
+"""Personal data: export it, delete it, and let it expire.
+
+What the site stores about a person is in their escalations (name, e-mail,
+phone, device, order number, description, the visit context) and the
+screenshots they attached (files in the upload folder). The visit context also
+holds the random visit id of :mod:`helpcenter.analytics`, which links the
+searches of that visit to the escalation; export includes those searches and
+delete removes them.
+
+A person is found by e-mail (case-insensitive) or phone (spaces and dashes
+ignored), the same normalisation the escalation form applies before storing.
+
+Retention (``retention_days``): escalations older than that lose their
+personal fields and screenshots; reference, category, subject, description,
+status, timestamps and the visit context (articles read) stay for statistics.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import shutil
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, exists, func, or_, select
+
+from .analytics import SearchClick, SearchLog
+from .storage import Attachment, Escalation, Storage, utcnow
+
+log = logging.getLogger(__name__)
+
+PERSONAL_FIELDS = ("name", "email", "phone", "device", "order_number")
+PURGE_BATCH = 500
+PURGE_INTERVAL = 3600.0  # seconds between purges in a running web app
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalise_phone(phone: str) -> str:
+    return re.sub(r"[\s\-]", "", phone)
+
+
+def _person_filter(email: str | None, phone: str | None) -> Any:
+    conds = []
+    if email and normalise_email(email):
+        conds.append(func.lower(Escalation.email) == normalise_email(email))
+    if phone and normalise_phone(phone):
+        stored = func.replace(func.replace(Escalation.phone, " ", ""), "-", "")
+        conds.append(stored == normalise_phone(phone))
+    if not conds:
+        raise ValueError("give an e-mail address or a phone number")
+    return or_(*conds)
+
+
+def _visit_ids(escalations: list[Escalation]) -> set[str]:
+    out = set()
+    for esc in escalations:
+        try:
+            visit = json.loads(esc.context or "{}").get("visit")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(visit, str) and visit:
+            out.add(visit)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_person(storage: Storage, upload_dir: str | Path, *, email: str | None = None,
+                  phone: str | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Everything stored about the person, as JSON-ready data.
+
+    Screenshots are embedded base64-encoded (``content_base64``), or, with
+    ``out_dir``, copied to ``out_dir/<reference>/<stored name>`` and referenced
+    by that relative ``file`` path (``out_dir/export.json`` then holds the JSON).
+    """
+    where = _person_filter(email, phone)
+    upload_dir = Path(upload_dir)
+    with storage.session() as s:
+        escalations = list(s.scalars(select(Escalation).where(where).order_by(Escalation.created_at, Escalation.id)))
+        for esc in escalations:
+            _ = esc.attachments  # load while the session is open
+        visits = _visit_ids(escalations)
+        searches = list(s.scalars(select(SearchLog).where(SearchLog.visit_id.in_(visits))
+                                  .order_by(SearchLog.created_at, SearchLog.id))) if visits else []
+        clicks: dict[int, list[dict[str, Any]]] = {}
+        if searches:
+            for c in s.scalars(select(SearchClick).where(SearchClick.search_id.in_([r.id for r in searches]))
+                               .order_by(SearchClick.id)):
+                clicks.setdefault(c.search_id, []).append({"article": c.article_id, "rank": c.rank})
+    out = Path(out_dir) if out_dir else None
+    data: dict[str, Any] = {
+        "request": {"email": normalise_email(email) if email else None,
+                    "phone": normalise_phone(phone) if phone else None},
+        "generated_at": utcnow().isoformat(),
+        "escalations": [],
+        "searches": [dict(r.as_json(), clicks=clicks.get(r.id, [])) for r in searches],
+    }
+    for esc in escalations:
+        item = esc.as_json()
+        for att_json in item["attachments"]:
+            path = upload_dir / att_json["stored_name"]
+            if not path.is_file():
+                att_json["file_missing"] = True
+                continue
+            att_json["sha256"] = _sha256(path)
+            if out is not None:
+                target = out / esc.reference / att_json["stored_name"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                att_json["file"] = f"{esc.reference}/{att_json['stored_name']}"
+            else:
+                att_json["content_base64"] = base64.b64encode(path.read_bytes()).decode("ascii")
+        data["escalations"].append(item)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "export.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), "utf-8")
+    return data
+
+
+@dataclass
+class Removal:
+    escalations: list[str] = field(default_factory=list)   # references
+    files_removed: list[str] = field(default_factory=list)
+    files_missing: list[str] = field(default_factory=list)
+    files_failed: list[str] = field(default_factory=list)
+    searches: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _unlink(upload_dir: Path, names: list[str], removal: Removal) -> None:
+    for name in names:
+        path = upload_dir / name
+        try:
+            path.unlink()
+            removal.files_removed.append(name)
+        except FileNotFoundError:
+            removal.files_missing.append(name)
+        except OSError as exc:
+            log.error("cannot remove %s: %s", path, exc)
+            removal.files_failed.append(name)
+
+
+def delete_person(storage: Storage, upload_dir: str | Path, *, email: str | None = None,
+                  phone: str | None = None, dry_run: bool = False) -> Removal:
+    """Remove the person's escalations, their screenshots and the searches of their visits.
+
+    The rows go in one transaction; the files are removed after it commits (a
+    file that cannot be removed is reported in ``files_failed``). With
+    ``dry_run`` nothing changes and the result says what would be removed.
+    """
+    where = _person_filter(email, phone)
+    upload_dir = Path(upload_dir)
+    removal = Removal()
+    with storage.session() as s:
+        escalations = list(s.scalars(select(Escalation).where(where).order_by(Escalation.created_at, Escalation.id)))
+        names = [a.stored_name for esc in escalations for a in esc.attachments]
+        removal.escalations = [esc.reference for esc in escalations]
+        visits = _visit_ids(escalations)
+        search_ids = list(s.scalars(select(SearchLog.id).where(SearchLog.visit_id.in_(visits)))) if visits else []
+        removal.searches = len(search_ids)
+        if dry_run:
+            removal.files_removed = [n for n in names if (upload_dir / n).is_file()]
+            removal.files_missing = [n for n in names if not (upload_dir / n).is_file()]
+            return removal  # the session closes without committing
+        for i in range(0, len(search_ids), PURGE_BATCH):
+            batch = search_ids[i:i + PURGE_BATCH]
+            s.execute(delete(SearchClick).where(SearchClick.search_id.in_(batch)))
+            s.execute(delete(SearchLog).where(SearchLog.id.in_(batch)))
+        for esc in escalations:
+            s.delete(esc)  # its attachment rows go with it
+        s.commit()
+    _unlink(upload_dir, names, removal)
+    return removal
+
+
+@dataclass
+class Purge:
+    cutoff: dt.datetime
+    escalations: list[str] = field(default_factory=list)
+    files_removed: list[str] = field(default_factory=list)
+    files_missing: list[str] = field(default_factory=list)
+    files_failed: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(asdict(self), cutoff=self.cutoff.isoformat())
+
+
+def purge_expired(storage: Storage, upload_dir: str | Path, days: int, now: dt.datetime | None = None) -> Purge:
+    """Clear personal fields and screenshots of escalations created more than ``days`` days ago.
+
+    Kept: reference, category, subject, description, status, created_at and the
+    context (without the visit id). ``days`` <= 0 keeps everything. Safe to run
+    concurrently from several processes; a second run finds nothing to do.
+    """
+    cutoff = (now or utcnow()) - dt.timedelta(days=max(days, 0))
+    result = Purge(cutoff)
+    if days <= 0:
+        return result
+    upload_dir = Path(upload_dir)
+    has_personal = or_(*[getattr(Escalation, f).is_not(None) for f in PERSONAL_FIELDS],
+                       exists().where(Attachment.escalation_id == Escalation.id))
+    while True:
+        with storage.session() as s, s.begin():
+            rows = list(s.scalars(select(Escalation).where(Escalation.created_at < cutoff, has_personal)
+                                  .order_by(Escalation.id).limit(PURGE_BATCH)))
+            if not rows:
+                break
+            ids = [r.id for r in rows]
+            names = list(s.scalars(select(Attachment.stored_name).where(Attachment.escalation_id.in_(ids))))
+            s.execute(delete(Attachment).where(Attachment.escalation_id.in_(ids)))
+            for r in rows:
+                for f in PERSONAL_FIELDS:
+                    setattr(r, f, None)
+                try:
+                    ctx = json.loads(r.context or "{}")
+                except ValueError:
+                    ctx = {}
+                if isinstance(ctx, dict) and "visit" in ctx:
+                    ctx.pop("visit")
+                    r.context = json.dumps(ctx, ensure_ascii=False)
+            result.escalations += [r.reference for r in rows]
+        removal = Removal()
+        _unlink(upload_dir, names, removal)
+        result.files_removed += removal.files_removed
+        result.files_missing += removal.files_missing
+        result.files_failed += removal.files_failed
+    return result
+
+
+def start_retention(storage: Storage, upload_dir: str | Path, days: int,
+                    interval: float = PURGE_INTERVAL) -> threading.Thread | None:
+    """Purge once now, then every ``interval`` seconds in a daemon thread (web app start-up).
+
+    Does nothing when ``days`` is 0. Errors are logged; they never stop the site.
+    """
+    if days <= 0:
+        return None
+
+    def run_once() -> None:
+        try:
+            done = purge_expired(storage, upload_dir, days)
+            if done.escalations:
+                log.info("retention: cleared personal data of %d escalation(s) older than %d days, %d file(s)",
+                         len(done.escalations), days, len(done.files_removed))
+        except Exception as exc:  # the database may be down; try again next time
+            log.error("retention purge failed: %s", exc)
+
+    run_once()
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            run_once()
+
+    thread = threading.Thread(target=loop, name="helpcenter-retention", daemon=True)
+    thread.stop = stop  # type: ignore[attr-defined]
+    thread.start()
+    return thread

@@ -1,0 +1,175 @@
+"""Search quality on third-party Chinese customer-service data and on our held-out set.
+
+Usage: scripts/bench-quality [--sets bq_corpus,insuranceqa_zh,heldout] [--insurance-sample N]
+                             [--half A|B|all] [--methods keyword,dense,hybrid] [--bench DIR]
+
+For each set: import the corpus with `helpcenter import` (into a cache folder, never into
+this repository: the bench data is evaluation-only), build an index with the default
+model (incremental, so reruns only embed what changed), then evaluate each method on the
+report half of the queries. Queries are split in two halves by a hash of their id:
+half A is for tuning, half B for reporting (the default); say which in any figure you
+quote. Prints one table; strict and, where the set has it, lenient qrels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from helpcenter.build import build_index  # noqa: E402
+from helpcenter.config import Settings, load_settings  # noqa: E402
+from helpcenter.embed import embedder_for  # noqa: E402
+from helpcenter.evaluate import evaluate, read_qrels, read_queries  # noqa: E402
+from helpcenter.importer import ImportError_, article_slug, import_faq  # noqa: E402
+from helpcenter.search import Searcher  # noqa: E402
+
+CATEGORY = "bench"
+METHODS = {
+    "keyword": {"retrieval": "keyword"},
+    "dense": {"retrieval": "dense"},
+    "hybrid": {},  # the shipped default configuration
+}
+
+
+def half_of(query_id: str) -> str:
+    return "A" if hashlib.sha256(query_id.encode()).digest()[0] % 2 == 0 else "B"
+
+
+def prepare_corpus(bench: Path, name: str, work: Path, sample: int | None) -> tuple[Path, dict[str, str]]:
+    """Import the corpus (or a subsample: all relevant entries plus random others) once."""
+    corpus = bench / name / "corpus.jsonl"
+    if not corpus.is_file():
+        sys.exit(f"{corpus} not found: the bench data lives in ../shared/bench (pass --bench DIR)")
+    entries = [json.loads(l) for l in corpus.read_text("utf-8").splitlines() if l.strip()]
+    if sample and sample < len(entries):
+        relevant = {row[1] for row in read_qrels_rows(bench / name / "qrels.tsv")}
+        keep = [e for e in entries if e["id"] in relevant]
+        others = [e for e in entries if e["id"] not in relevant]
+        random.Random(0).shuffle(others)
+        entries = keep + others[: max(0, sample - len(keep))]
+    articles = work / "articles"
+    stamp = work / f"imported-{len(entries)}"
+    if not stamp.exists():
+        import shutil
+
+        shutil.rmtree(articles, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        src = work / "corpus.jsonl"
+        src.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in entries), "utf-8")
+        import_faq(src, CATEGORY, articles, name)
+        src.unlink()
+        for old in work.glob("imported-*"):
+            old.unlink()
+        stamp.touch()
+    id_map = {e["id"]: f"{CATEGORY}/{article_slug(e['id'])}" for e in entries}
+    return articles, id_map
+
+
+def read_qrels_rows(path: Path) -> list[list[str]]:
+    return [l.split("\t") for l in path.read_text("utf-8").splitlines() if l.strip()]
+
+
+def mapped_qrels(path: Path, id_map: dict[str, str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for q, doc_set in read_qrels(path).items():
+        docs = {id_map[d] for d in doc_set if d in id_map}
+        if docs:
+            out[q] = docs
+    return out
+
+
+def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]],
+            qrels: dict[str, dict[str, set[str]]], base: Settings, methods: list[str],
+            user_dict: str) -> list[dict[str, Any]]:
+    settings = base.with_overrides(articles_dir=str(articles), index_dir=str(index), user_dict=user_dict)
+    embedder = embedder_for(settings)
+    t = time.perf_counter()
+    report = build_index(settings, embedder)
+    print(f"[{name}] index: {report.articles} articles, {report.passages} passages, "
+          f"{report.embedded} embedded in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    cache: OrderedDict = OrderedDict()
+    # Embed every query once, in batches, shared by all methods.
+    from helpcenter.text import normalise
+
+    texts = sorted({normalise(q["text"])[: settings.max_query_chars] for q in queries})
+    for text, vec in zip(texts, embedder.encode(texts, "query", batch_size=64)):
+        cache[text] = vec
+    rows = []
+    for method in methods:
+        searcher = Searcher(settings.with_overrides(**METHODS[method]), embedder, query_cache=cache)
+
+        def run(text: str, k: int, s: Searcher = searcher) -> tuple[list[str], bool]:
+            r = s.search(text, k)
+            return [h.id for h in r.results], r.confident
+
+        row: dict[str, Any] = {"set": name, "method": method, "queries": len(queries)}
+        for label, qr in qrels.items():
+            res = evaluate(run, queries, qr)
+            for key in ("mrr@10", "recall@1", "recall@10", "ndcg@10"):
+                row[f"{label} {key}"] = res.metrics.get(key, 0.0)
+        rows.append(row)
+        print(f"[{name}] {method}: " + ", ".join(f"{k}={v}" for k, v in row.items() if "@" in k), file=sys.stderr)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", default="bq_corpus,insuranceqa_zh,heldout")
+    ap.add_argument("--bench", default=str(ROOT.parent / "shared" / "bench"))
+    ap.add_argument("--work", default=os.path.expanduser("~/.cache/helpcenter/bench"))
+    ap.add_argument("--insurance-sample", type=int, default=5000,
+                    help="answers kept from insuranceqa_zh (all relevant + random others); 0 = all 10,000")
+    ap.add_argument("--half", choices=["A", "B", "all"], default="B")
+    ap.add_argument("--methods", default="keyword,dense,hybrid")
+    ap.add_argument("--json", help="also write the rows to this file")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    base = load_settings()
+    methods = args.methods.split(",")
+    bench, work = Path(args.bench), Path(args.work)
+    rows: list[dict[str, Any]] = []
+    for name in args.sets.split(","):
+        if name == "heldout":
+            queries = read_queries(ROOT / "tests/eval/queries.jsonl")
+            qrels = {"strict": read_qrels(ROOT / "tests/eval/qrels.tsv")}
+            articles, user_dict = ROOT / "articles", str(ROOT / "articles" / "_dictionary.txt")
+        else:
+            sample = args.insurance_sample if name == "insuranceqa_zh" else None
+            try:
+                articles, id_map = prepare_corpus(bench, name, work / name, sample or None)
+            except ImportError_ as exc:
+                sys.exit(str(exc))
+            queries = read_queries(bench / name / "queries.jsonl")
+            qrels = {"strict": mapped_qrels(bench / name / "qrels.tsv", id_map)}
+            if (bench / name / "qrels_component.tsv").is_file():
+                qrels["lenient"] = mapped_qrels(bench / name / "qrels_component.tsv", id_map)
+            user_dict = ""
+        if args.half != "all":
+            queries = [q for q in queries if half_of(q["id"]) == args.half]
+        rows += run_set(name, articles, work / name / "index" if name != "heldout" else work / "heldout-index",
+                        queries, qrels, base, methods, user_dict)
+    keys = ["strict mrr@10", "strict recall@1", "strict recall@10", "strict ndcg@10", "lenient mrr@10"]
+    print(f"\nhalf {args.half} of the queries; model {base.model}; insuranceqa_zh sample "
+          f"{args.insurance_sample or 'all'}")
+    print(f"| set | method | queries | {' | '.join(keys)} |")
+    print("|---|---|---|" + "---|" * len(keys))
+    for r in rows:
+        print(f"| {r['set']} | {r['method']} | {r['queries']} | "
+              + " | ".join(f"{r[k]:.3f}" if k in r else "—" for k in keys) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, ensure_ascii=False, indent=2), "utf-8")
+
+
+if __name__ == "__main__":
+    main()

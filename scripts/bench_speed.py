@@ -1,0 +1,242 @@
+"""Build and search speed on synthetic corpora of 1k and 10k articles.
+
+Usage: scripts/bench-speed [--sizes shipped,1000,10000] [--queries 200] [--http-seconds 20] [--work DIR]
+
+Articles are made from the third-party bench data (never copied into this repository):
+a title and two alternate questions from bq_corpus, two body sections from insuranceqa_zh
+answers, so about five passages each. For each size it prints: full build time and
+passages per second beside the raw model's encode throughput on the same texts; the
+time of a rebuild after editing one article; in-process query latency p50/p99 split
+into normalise / embed / dense / keyword / fuse. For the largest size it then starts
+the production server (gunicorn) on 127.0.0.1 and measures /api/search at 1, 8 and 32
+concurrent clients on a mix where popular queries repeat (bounded by time and count),
+and the server's resident memory. Machines are noisy: compare figures from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from helpcenter.build import build_index  # noqa: E402
+from helpcenter.config import load_settings  # noqa: E402
+from helpcenter.embed import embedder_for  # noqa: E402
+from helpcenter.search import Searcher  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
+
+
+def make_corpus(bench: Path, out: Path, n: int) -> list[str]:
+    """Write n synthetic articles; returns held-back questions to search with."""
+    bq = [json.loads(l)["text"] for l in (bench / "bq_corpus/queries.jsonl").read_text("utf-8").splitlines()]
+    bq += [json.loads(l)["text"] for l in (bench / "bq_corpus/corpus.jsonl").read_text("utf-8").splitlines()]
+    ins = [json.loads(l)["text"] for l in (bench / "insuranceqa_zh/corpus.jsonl").read_text("utf-8").splitlines()]
+    rng = random.Random(n)
+    rng.shuffle(bq)
+    rng.shuffle(ins)
+    per_cat = 100
+    for i in range(n):
+        cat = out / f"c{i // per_cat:03d}"
+        if i % per_cat == 0:
+            cat.mkdir(parents=True, exist_ok=True)
+            (cat / "_category.yml").write_text(f"name: 分类 {i // per_cat}\norder: {i // per_cat}\n", "utf-8")
+        q = [bq[(3 * i + j) % len(bq)].replace('"', "") for j in range(3)]
+        body = [ins[(2 * i + j) % len(ins)] for j in range(2)]
+        (cat / f"a{i:05d}.md").write_text(
+            "---\n" + json.dumps({"title": q[0], "questions": [f"{q[1]} ({i})", f"{q[2]} ({i})"], "order": i},
+                                 ensure_ascii=False) + "\n---\n\n"
+            + f"## 说明\n\n{body[0]}\n\n## 更多\n\n{body[1]}\n", "utf-8")
+    return bq[3 * n % len(bq):][:2000]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (gunicorn master + workers)."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def http_load(base: str, queries: list[str], clients: int, seconds: float, max_requests: int) -> dict[str, float]:
+    """Bounded closed-loop load: `clients` threads until the time or request budget is spent."""
+    rng = random.Random(clients)
+    popular = queries[:20]
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        nonlocal errors
+        local_rng = random.Random(rng.random())
+        while time.monotonic() < stop:
+            with lock:
+                if len(latencies) + errors >= max_requests:
+                    return
+            # Half the traffic asks one of 20 popular questions, as real help centers see.
+            q = local_rng.choice(popular) if local_rng.random() < 0.5 else local_rng.choice(queries)
+            t = time.perf_counter()
+            try:
+                with urllib.request.urlopen(f"{base}/api/search?k=5&q={urllib.parse.quote(q)}", timeout=30) as r:
+                    r.read()
+                    ok = r.status == 200
+            except OSError:
+                ok = False
+            with lock:
+                if ok:
+                    latencies.append((time.perf_counter() - t) * 1000)
+                else:
+                    errors += 1
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t0
+    return {"clients": clients, "requests": len(latencies), "errors": errors, "rps": len(latencies) / elapsed,
+            "p50": pct(latencies, 50), "p99": pct(latencies, 99)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="shipped,1000,10000", help="`shipped` = the repository's articles")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--http-seconds", type=float, default=20)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--bench", default=str(ROOT.parent / "shared" / "bench"))
+    ap.add_argument("--work", default="")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    bench = Path(args.bench)
+    if not (bench / "bq_corpus").is_dir():
+        sys.exit(f"bench data not found in {bench} (pass --bench DIR)")
+    work = Path(args.work or tempfile.mkdtemp(prefix="hc-speed-"))
+    base_settings = load_settings()
+    embedder = embedder_for(base_settings)
+    sizes = [0 if x == "shipped" else int(x) for x in args.sizes.split(",")]
+    build_rows, query_rows = [], []
+    last_settings = None
+    queries: list[str] = []
+    for n in sizes:
+        articles = work / f"articles-{n or 'shipped'}"
+        user_dict = ""
+        if n == 0:  # the shipped help content, copied so one article can be edited
+            import shutil
+
+            shutil.copytree(ROOT / "articles", articles, dirs_exist_ok=True)
+            user_dict = str(articles / "_dictionary.txt")
+            queries = [json.loads(l)["text"] for l in (ROOT / "tests/eval/queries.jsonl").read_text("utf-8").splitlines()]
+        else:
+            queries = make_corpus(bench, articles, n)
+        s = base_settings.with_overrides(articles_dir=str(articles), index_dir=str(work / f"index-{n or 'shipped'}"),
+                                         user_dict=user_dict)
+        t = time.perf_counter()
+        report = build_index(s, embedder)
+        full = time.perf_counter() - t
+        # Raw encoder throughput on the same passage texts, for comparison.
+        from helpcenter.content import load_articles
+        from helpcenter.passages import article_passages
+
+        texts = [p.text for a in load_articles(articles).articles.values() for p in article_passages(a)][:2000]
+        t = time.perf_counter()
+        embedder.encode(texts, "passage", batch_size=s.embed_batch_size)
+        raw_rate = len(texts) / (time.perf_counter() - t)
+        edited = articles / ("account/forgot-password.md" if n == 0 else "c000/a00000.md")
+        edited.write_text(edited.read_text("utf-8") + "\n## 补充说明\n\n新增一句话。\n", "utf-8")
+        t = time.perf_counter()
+        inc = build_index(s, embedder)
+        one = time.perf_counter() - t
+        build_rows.append((n, report.passages, full, report.passages / full, raw_rate, one, inc.embedded))
+
+        searcher = Searcher(s, embedder)
+        searcher.search("预热", 5)
+        stages: dict[str, list[float]] = {}
+        for q in queries[: args.queries]:
+            r = searcher.search(q, 5)
+            for k, v in r.timings.items():
+                stages.setdefault(k, []).append(v * 1000)
+        query_rows.append((n, {k: (pct(v, 50), pct(v, 99)) for k, v in stages.items()}))
+        last_settings = s
+
+    print(f"\nbuild ({embedder.name}, backend {base_settings.embed_backend})")
+    print("| articles | passages | full build s | passages/s | raw encode passages/s | one-article rebuild s | re-embedded |")
+    print("|---|---|---|---|---|---|---|")
+    for n, p, full, rate, raw, one, emb in build_rows:
+        print(f"| {n or 'shipped'} | {p} | {full:.1f} | {rate:.0f} | {raw:.0f} | {one:.2f} | {emb} |")
+    order = ["normalise", "embed", "dense", "keyword", "fuse", "total"]
+    print(f"\nin-process query latency, ms, p50 / p99 over {args.queries} distinct queries (no cache hits)")
+    print("| articles | " + " | ".join(order) + " |")
+    print("|---|" + "---|" * len(order))
+    for n, st in query_rows:
+        print(f"| {n or 'shipped'} | " + " | ".join(f"{st[k][0]:.2f} / {st[k][1]:.2f}" for k in order if k in st) + " |")
+
+    if last_settings is None or args.http_seconds <= 0:
+        return
+    port = free_port()
+    env = dict(os.environ, HELPCENTER_INDEX_DIR=last_settings.index_dir, HELPCENTER_USER_DICT="",
+               HELPCENTER_INSTANCE_DIR=str(work / "instance"), HELPCENTER_RATE_LIMIT_API="10000000 per minute")
+    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", str(args.workers), "--threads", "8",
+                               "--bind", f"127.0.0.1:{port}", "helpcenter.web.wsgi:app"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 300
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=5).read()
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    sys.exit("server did not start")
+                time.sleep(0.5)
+        http_load(base, queries, 4, 3, 200)  # warm every worker
+        rows = [http_load(base, queries, c, args.http_seconds, 20000) for c in (1, 8, 32)]
+        rss = rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    print(f"\nHTTP /api/search, gunicorn {args.workers} workers x 8 threads, {sizes[-1] or 'shipped'} articles, "
+          f"half the requests repeat 20 popular queries; {args.http_seconds:.0f}s per level")
+    print("| clients | requests | errors | req/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} |")
+    print(f"\nserver resident memory (master + workers): {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
