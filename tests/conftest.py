@@ -140,8 +140,9 @@ def make_app(tmp_path: Path, built: Settings):
     from helpcenter.web import create_app
 
     def make(test_config: dict | None = None, **overrides):
+        # No background outbox thread unless a test asks for one: it would outlive the test.
         values = {"instance_dir": str(tmp_path / "instance"), "rate_limit_forms": "1000 per minute",
-                  "rate_limit_api": "1000 per minute"}
+                  "rate_limit_api": "1000 per minute", "outbox_worker": 0}
         values.update(overrides)
         s = built.with_overrides(**values)
         return create_app({"TESTING": True, **(test_config or {})}, settings=s,
