@@ -82,6 +82,9 @@ def test_concurrent_escalations_are_all_stored_and_notified_once(make_app, datab
         assert s.scalar(select(func.count()).select_from(Escalation)) == n
     assert sorted(smtp.refs(SUPPORT)) == sorted(refs)  # every request notified, each exactly once
     assert storage.outbox_counts() == {"delivered": 2 * n}
+    print(f"\n{database_url.split(':')[0]}: {n} escalations submitted by 20 clients, {n} stored with "
+          f"{len(set(refs))} unique references, {len(smtp.refs(SUPPORT))} support notifications "
+          f"(each once), {storage.outbox_counts()['delivered']} deliveries")
 
 
 def test_rebuilds_while_eight_clients_search(make_app, built):
@@ -123,6 +126,8 @@ def test_rebuilds_while_eight_clients_search(make_app, built):
             done.set()
             for t in threads:
                 t.join(timeout=60)
+    print(f"\nrebuilds under load: {len(builds)} builds published while 8 clients made {count} searches, "
+          f"{len(failures)} failed or empty")
     assert len(builds) == 6
     assert count > 100
     assert failures == []
@@ -163,4 +168,5 @@ def test_build_killed_half_way_leaves_the_previous_index_serving(tmp_path):
     assert again.returncode == 0, again.stderr
     assert load_current(index).articles["c0/a0"]["title"] == "第0篇 修订版"
     assert not [p for p in builds.iterdir() if p.name.startswith(".tmp-")]
+    print("\nbuild killed with SIGKILL while writing: previous build kept serving, next build published")
 
