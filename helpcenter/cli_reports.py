@@ -51,7 +51,7 @@ def report(ctx: click.Context, since: dt.datetime | None, until: dt.datetime | N
            as_json: bool, top: int) -> None:
     """Writers' report: top queries, unanswered questions grouped by meaning, unhelpful articles, deflection."""
     from .analytics import build_report, default_period
-    from .embed import load_embedder
+    from .embed import embedder_for
     from .index import IndexError_
     from .search import Searcher
 
@@ -67,7 +67,7 @@ def report(ctx: click.Context, since: dt.datetime | None, until: dt.datetime | N
     except IndexError_:
         titles = {}  # no index: articles are shown by id
     try:
-        result = build_report(storage, lambda: load_embedder(settings.model, settings.model_cache), first, last,
+        result = build_report(storage, lambda: embedder_for(settings), first, last,
                               timezone=settings.support_timezone, threshold=settings.report_cluster_threshold,
                               titles=titles, top=top)
     except SQLAlchemyError as exc:
