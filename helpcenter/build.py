@@ -36,6 +36,8 @@ from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise
 # questions are question-like, so they match queries symmetrically.
 ROLE_FOR_KIND = {"title": "query", "question": "query", "section": "passage"}
 RELATED_PER_ARTICLE = 4
+TOKENS_CACHE = "tokens-cache.json"
+RENDER_VERSION = 1  # bump when render_article changes, so cached HTML is redone
 
 
 class BuildError(RuntimeError):
@@ -88,6 +90,17 @@ def _load_live(index_dir: Path) -> LoadedIndex | None:
         return None
 
 
+def _previous_tokens(live: LoadedIndex | None, dictionary: str) -> dict[str, list[list[str]]]:
+    """Keyword tokens of the live build's passages, if they were cut with the same dictionary."""
+    if live is None:
+        return {}
+    try:
+        cache = json.loads((live.path / TOKENS_CACHE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cache.get("tokens", {}) if cache.get("dictionary") == dictionary else {}
+
+
 def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
     """Stored vectors of the live build, by passage key, if it used the same model."""
     target = current_target(index_dir)
@@ -107,10 +120,19 @@ def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str
     for row, owner in enumerate(owners):
         centroids[pos[owner]] += vectors[row]
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
-    sims = centroids @ centroids.T
-    np.fill_diagonal(sims, -np.inf)
     k = min(RELATED_PER_ARTICLE, len(ids) - 1)
-    return {a: [ids[j] for j in np.argsort(-sims[i])[:k]] for i, a in enumerate(ids)}
+    out: dict[str, list[str]] = {}
+    if k < 1:
+        return {a: [] for a in ids}
+    # In blocks, with a partial sort: the full n x n ranking took seconds at 10k articles.
+    for start in range(0, len(ids), 1024):
+        sims = centroids[start : start + 1024] @ centroids.T
+        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        for r, cols in enumerate(top):
+            best = cols[np.argsort(-sims[r, cols])]
+            out[ids[start + r]] = [ids[j] for j in best]
+    return out
 
 
 def build_index(settings: Settings, embedder: Embedder | None = None,
@@ -142,14 +164,23 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         with timer.stage("passages"):
             passages: list[Passage] = [p for a in published for p in article_passages(a)]
 
+        live = _load_live(index_dir)
         with timer.stage("render"):
+            # Unchanged bodies keep the HTML the live build rendered for them.
+            old_articles = live.articles if live is not None else {}
             articles_json: dict[str, dict[str, object]] = {}
             for a in published:
-                rendered = render_article(a.body, a.id)
+                source = hashlib.sha256(f"{RENDER_VERSION}\x00{a.id}\x00{a.body}".encode()).hexdigest()[:16]
+                old = old_articles.get(a.id, {})
+                if old.get("source") == source:
+                    html, toc = old["html"], old["toc"]
+                else:
+                    rendered = render_article(a.body, a.id)
+                    html, toc = rendered.html, rendered.toc
                 articles_json[a.id] = {
                     "id": a.id, "category": a.category, "title": a.title, "summary": a.summary,
                     "questions": a.questions, "tags": a.tags, "order": a.order, "updated": a.updated,
-                    "html": rendered.html, "toc": rendered.toc, "path": a.path,
+                    "html": html, "toc": toc, "path": a.path, "source": source,
                 }
             for a_json in articles_json.values():
                 a_json["hash"] = _article_hash(a_json)
@@ -167,7 +198,6 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
              dictionary_fingerprint(user_dict),
              {a_id: a["hash"] for a_id, a in articles_json.items()}, categories_json],
             sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-        live = _load_live(index_dir)
         if live is not None and live.manifest.get("fingerprint") == fingerprint:
             # Nothing that goes into the index changed: keep the live build as it is.
             prune_builds(index_dir, settings.keep_builds)
@@ -177,11 +207,20 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                                warnings=collection.warnings, up_to_date=True)
 
         with timer.stage("tokenise"):
+            dict_fp = dictionary_fingerprint(user_dict)
+            cached = _previous_tokens(live, dict_fp)
             tokenizer = get_tokenizer(user_dict)
-            normalised = [normalise(p.text) for p in passages]
+            tokens: dict[str, list[list[str]]] = {}
+            for p in passages:
+                if p.key not in tokens:
+                    hit = cached.get(p.key)
+                    if hit is None:
+                        text = normalise(p.text)
+                        hit = [tokenizer.tokens(text, normalised=True), char_ngrams(text, normalised=True)]
+                    tokens[p.key] = hit
             keyword = {
-                "jieba": BM25.build([tokenizer.tokens(t, normalised=True) for t in normalised]),
-                "chars": BM25.build([char_ngrams(t, normalised=True) for t in normalised]),
+                "jieba": BM25.build([tokens[p.key][0] for p in passages]),
+                "chars": BM25.build([tokens[p.key][1] for p in passages]),
             }
 
         with timer.stage("embed"):
@@ -240,6 +279,9 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             tmp = index_dir / BUILDS / f".tmp-{build_id}"
             write_build(tmp, manifest, vectors, settings.ann, keyword, passages_json, articles_json,
                         categories_json, user_dict)
+            # A cache for the next build, not part of the index: never checksummed, never required.
+            (tmp / TOKENS_CACHE).write_text(json.dumps({"dictionary": dict_fp, "tokens": tokens},
+                                                       ensure_ascii=False), "utf-8")
 
         with timer.stage("verify"):
             load_build(tmp)  # the build must load cleanly before anyone can see it

@@ -135,3 +135,35 @@ def test_every_ann_type_builds_and_loads(settings, ann):
     build_index(settings.with_overrides(ann=ann), HashEmbedder(64))
     idx = load_current(Path(settings.index_dir))
     assert idx.ann.ntotal == len(idx.passages)
+
+
+def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypatch):
+    import helpcenter.build as build_mod
+
+    build_index(settings, HashEmbedder(64))
+    rendered, cut = [], []
+    real_render, real_ngrams = build_mod.render_article, build_mod.char_ngrams
+    monkeypatch.setattr(build_mod, "render_article", lambda body, aid: rendered.append(aid) or real_render(body, aid))
+    monkeypatch.setattr(build_mod, "char_ngrams", lambda t, normalised=False: cut.append(t) or real_ngrams(t, normalised))
+    path = Path(settings.articles_dir) / "contact" / "email.md"
+    path.write_text(path.read_text("utf-8") + "\n新段落。\n", "utf-8")
+    build_index(settings, HashEmbedder(64))
+    assert rendered == ["contact/email"]
+    assert len(cut) == 1  # only the edited section is tokenised again
+    idx = load_current(Path(settings.index_dir))
+    assert "新段落" in idx.articles["contact/email"]["html"]
+    fresh = build_index(settings.with_overrides(index_dir=str(Path(settings.index_dir).parent / "fresh")),
+                        HashEmbedder(64))
+    other = load_current(fresh.path.parents[1])
+    for name in ("jieba", "chars"):  # cached tokens give the same keyword index as a fresh cut
+        assert (idx.keyword[name].weights != other.keyword[name].weights).nnz == 0
+        assert idx.keyword[name].vocab == other.keyword[name].vocab
+
+
+def test_related_articles_are_the_nearest_others():
+    from helpcenter.build import _related
+
+    vecs = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
+    rel = _related(vecs, ["a", "b", "c", "d"], ["a", "b", "c", "d"])
+    assert rel["a"][0] == "b" and rel["c"][0] == "d"
+    assert all(a not in r for a, r in rel.items())
