@@ -18,7 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -101,10 +101,17 @@ def _previous_tokens(live: LoadedIndex | None, dictionary: str) -> dict[str, lis
     return cache.get("tokens", {}) if cache.get("dictionary") == dictionary else {}
 
 
-def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
-    """Stored vectors of the live build, by passage key, if it used the same model."""
-    target = current_target(index_dir)
-    stored = stored_vectors(target) if target else None
+def _previous_vectors(live: LoadedIndex | None, index_dir: Path, model: str) -> dict[str, np.ndarray]:
+    """Stored vectors of the live build, by passage key, if it used the same model.
+
+    Taken from the already loaded live build; only a build this version cannot load
+    (an older format) is read again, for its vectors alone.
+    """
+    if live is not None:
+        stored: tuple[str, list[dict[str, Any]], np.ndarray] | None = (live.model, live.passages, live.vectors)
+    else:
+        target = current_target(index_dir)
+        stored = stored_vectors(target) if target else None
     if stored is None or stored[0] != model:
         return {}
     _model, passages, vectors = stored
@@ -225,7 +232,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
 
         with timer.stage("embed"):
             # The model is loaded only if something needs embedding.
-            previous = _previous_vectors(index_dir, model_name)
+            previous = _previous_vectors(live, index_dir, model_name)
             todo: dict[str, list[int]] = {}
             for i, p in enumerate(passages):
                 if p.key not in previous:
