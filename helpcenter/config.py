@@ -36,7 +36,12 @@ class Settings:
     model_cache: str = _setting("", "Folder for the assembled default model (default: ~/.cache/helpcenter/models).")
     user_dict: str = _setting("articles/_dictionary.txt", "jieba user dictionary of product and domain terms.")
     embed_batch_size: int = _setting(32, "Passages embedded per batch during a build.")
-    ann: str = _setting("flat", "FAISS index type: `flat` (exact), `hnsw` or `ivf` (approximate, for large corpora).")
+    embed_threads: int = _setting(
+        0, "Threads ONNX Runtime uses for one encode (0 = one per core). 1 suits a busy web server: "
+        "concurrent requests then run side by side instead of contending for the same cores.")
+    ann: str = _setting(
+        "auto", "FAISS index type: `flat` (exact), `hnsw` or `ivf` (approximate), or `auto`: flat below "
+        "20,000 passages, HNSW above.")
     keep_builds: int = _setting(3, "How many published index builds to keep for rollback.")
     retrieval: str = _setting("hybrid", "`hybrid` (dense + keyword), or `dense` / `keyword` alone (for comparison).")
     fusion: str = _setting(
@@ -97,14 +102,16 @@ class Settings:
             raise ConfigError(f"embed_backend: unknown value {self.embed_backend!r} (use onnx, onnx-int8 or torch)")
         if self.retrieval not in {"hybrid", "dense", "keyword"}:
             raise ConfigError(f"retrieval: unknown value {self.retrieval!r} (use hybrid, dense or keyword)")
-        if self.ann not in {"flat", "hnsw", "ivf"}:
-            raise ConfigError(f"ann: unknown value {self.ann!r} (use flat, hnsw or ivf)")
+        if self.ann not in {"auto", "flat", "hnsw", "ivf"}:
+            raise ConfigError(f"ann: unknown value {self.ann!r} (use auto, flat, hnsw or ivf)")
         from .hours import SupportHours
 
         try:
             SupportHours.parse(self.support_hours, self.support_timezone)
         except ValueError as exc:
             raise ConfigError(f"support_hours/support_timezone: {exc}") from None
+        if self.embed_threads < 0:
+            raise ConfigError(f"embed_threads must be 0 (automatic) or more, not {self.embed_threads}")
         for name in ("embed_batch_size", "keep_builds", "rrf_k", "candidates", "max_query_chars",
                      "max_upload_mb", "max_uploads", "response_hours"):
             if getattr(self, name) < 1:

@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+# libyaml's parser when PyYAML has it: several times faster on 10k articles.
+YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 ARTICLE_FIELDS = {"title", "summary", "questions", "tags", "order", "draft", "updated"}
 CATEGORY_FILE = "_category.yml"
 # Markdown links to other articles: [text](../cat/slug.md) or (slug.md#anchor).
@@ -90,7 +93,7 @@ def _rel(path: Path, root: Path) -> str:
 def _key_lines(text: str) -> dict[str, int]:
     """1-based line of each top-level key, so field errors point at the field."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=YamlLoader)
     except yaml.YAMLError:
         return {}
     if not isinstance(node, yaml.MappingNode):
@@ -136,7 +139,7 @@ def parse_article(path: Path, root: Path) -> tuple[Article | None, list[Problem]
         err(1, "missing YAML front matter: the file must start with a line '---', then fields, then '---'")
         return None, problems
     try:
-        meta = yaml.safe_load(fm_text) or {}
+        meta = yaml.load(fm_text, Loader=YamlLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         # Errors found at end of input (an unclosed bracket) point at the last field line.
@@ -234,7 +237,7 @@ def parse_category(folder: Path, root: Path) -> tuple[Category, list[Problem]]:
     if not cat_file.is_file():
         return cat, [Problem(rel, 1, "error", f"category folder '{folder.name}' has no {CATEGORY_FILE} (name, description, order)")]
     try:
-        meta = yaml.safe_load(cat_file.read_text("utf-8")) or {}
+        meta = yaml.load(cat_file.read_text("utf-8"), Loader=YamlLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return cat, [Problem(rel, mark.line + 1 if mark else 1, "error", f"YAML error: {getattr(exc, 'problem', exc)}")]

@@ -89,6 +89,8 @@ class OnnxEmbedder:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+            # Busy-waiting workers only pay off when one encode owns the cores.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model_file = folder / (ONNX_INT8_FILE if precision == "int8" else ONNX_FILE)
         self._session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
         self._prompts = {"query": "query: ", "passage": "passage: "}
@@ -155,22 +157,22 @@ def model_identity(model: str, backend: str = "onnx") -> str:
     return model
 
 
-_cache: dict[tuple[str, str], Embedder] = {}
+_cache: dict[tuple[str, str, str, int], Embedder] = {}
 
 
-def load_embedder(model: str, cache: str = "", backend: str = "onnx") -> Embedder:
+def load_embedder(model: str, cache: str = "", backend: str = "onnx", threads: int = 0) -> Embedder:
     """One embedder per model per process: loading a model takes seconds.
 
     ``backend`` applies to the packaged default model (other models run through
     sentence-transformers): ``onnx`` (default), ``onnx-int8`` or ``torch``.
     """
-    key = (model, cache, backend)
+    key = (model, cache, backend, threads)
     if key not in _cache:
         if model == "hash" or model.startswith("hash-"):
             _cache[key] = HashEmbedder(int(model.split("-")[1]) if "-" in model else 256)
         elif model == DEFAULT_MODEL_NAME and backend.startswith("onnx"):
             folder = ensure_default_model(Path(cache) if cache else cache_root())
-            emb = OnnxEmbedder(folder, "int8" if backend == "onnx-int8" else "fp32")
+            emb = OnnxEmbedder(folder, "int8" if backend == "onnx-int8" else "fp32", threads)
             emb.name = model_identity(model, backend)
             _cache[key] = emb
         else:
@@ -179,7 +181,7 @@ def load_embedder(model: str, cache: str = "", backend: str = "onnx") -> Embedde
 
 
 def embedder_for(settings: "Settings") -> Embedder:
-    return load_embedder(settings.model, settings.model_cache, settings.embed_backend)
+    return load_embedder(settings.model, settings.model_cache, settings.embed_backend, settings.embed_threads)
 
 
 def identity_for(settings: "Settings") -> str:

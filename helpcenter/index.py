@@ -62,10 +62,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+# Below this many passages an exact scan costs a few milliseconds; above it a graph
+# search answers in well under one (recall@50 about 0.98 at 51k passages).
+HNSW_FROM_PASSAGES = 20_000
+
+
 def make_ann(kind: str, dim: int, n: int) -> faiss.Index:
-    """Exact inner product by default; HNSW or IVF when a corpus outgrows it."""
+    """Exact inner product for help-center sized corpora; HNSW or IVF when a corpus outgrows it."""
+    if kind == "auto":
+        kind = "hnsw" if n >= HNSW_FROM_PASSAGES else "flat"
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 40
         index.hnsw.efSearch = 128
         return index
     if kind == "ivf" and n >= 1000:
@@ -89,8 +97,10 @@ class LoadedIndex:
     articles: dict[str, dict[str, Any]]
     categories: dict[str, dict[str, Any]]
     rows_by_article: dict[str, list[int]] = field(default_factory=dict)
+    exact: bool = field(init=False)  # flat index: scanning ``vectors`` directly is the search
 
     def __post_init__(self) -> None:
+        self.exact = isinstance(self.ann, faiss.IndexFlat)
         for row, p in enumerate(self.passages):
             self.rows_by_article.setdefault(p["article"], []).append(row)
 
@@ -150,10 +160,24 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
         )
     if ann.d != manifest.get("dim"):
         raise IndexCorrupt(f"{folder}: vectors have dimension {ann.d}, manifest says {manifest.get('dim')}")
+    return LoadedIndex(folder, manifest, ann, vectors_of(ann), keyword, passages, articles, categories)
+
+
+def vectors_of(ann: faiss.Index) -> np.ndarray:
+    """The stored vectors as an array; a view of FAISS's own copy where it keeps one flat.
+
+    A view rather than a copy: at 50k passages that is 80 MB less per server process.
+    The view is valid while ``ann`` lives (a :class:`LoadedIndex` holds both).
+    """
+    n, d = ann.ntotal, ann.d
+    if n == 0:
+        return np.zeros((0, d), dtype=np.float32)
+    flat = faiss.downcast_index(ann.storage) if isinstance(ann, faiss.IndexHNSW) else ann
+    if isinstance(flat, faiss.IndexFlat):
+        return faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
     if isinstance(ann, faiss.IndexIVF):
         ann.make_direct_map()
-    vectors = ann.reconstruct_n(0, n) if n else np.zeros((0, ann.d), dtype=np.float32)
-    return LoadedIndex(folder, manifest, ann, vectors, keyword, passages, articles, categories)
+    return ann.reconstruct_n(0, n)
 
 
 def stored_vectors(folder: Path) -> tuple[str, list[dict[str, Any]], np.ndarray] | None:

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from .text import Tokenizer, char_ngrams, get_tokenizer, normalise
 log = logging.getLogger(__name__)
 SNIPPET_CHARS = 140
 RETRY_FAILED_BUILD_AFTER = 30.0  # seconds
+ANSWER_CACHE_SIZE = 1024  # whole answers kept per searcher (keyed by build, so a rebuild starts afresh)
 
 
 @dataclass
@@ -121,8 +122,10 @@ class Searcher:
         self._embedder = embedder
         self._handle: IndexHandle | None = None
         self._tokenizers: dict[str, Tokenizer] = {}
-        # Popular questions repeat: their vectors are kept (and may be shared between searchers).
+        # Popular questions repeat: their vectors are kept (and may be shared between searchers),
+        # and so are whole answers, per index build.
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict() if query_cache is None else query_cache
+        self._answers: OrderedDict[tuple[str, str, int], SearchResponse] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -180,6 +183,14 @@ class Searcher:
         timings["normalise"] = time.perf_counter() - t0
         if not norm:
             return SearchResponse(query, norm, [], False, truncated, idx.build_id, timings)
+        key = (idx.build_id, norm, k)
+        with self._lock:
+            cached = self._answers.get(key)
+            if cached is not None:
+                self._answers.move_to_end(key)
+        if cached is not None:
+            timings["total"] = time.perf_counter() - t0
+            return replace(cached, query=query, truncated=truncated, timings=timings)
         n = len(idx.passages)
         cand = min(s.candidates, n)
 
@@ -189,9 +200,17 @@ class Searcher:
 
         t = time.perf_counter()
         dense_ids: list[int] = []
+        sims: np.ndarray | None = None
+        if idx.exact and n:
+            # One matrix-vector product gives every passage's cosine, reused by fusion.
+            sims = idx.vectors @ qvec
         if s.retrieval != "keyword":
-            _scores, ids = idx.ann.search(qvec[None, :], cand)
-            dense_ids = [int(i) for i in ids[0] if i >= 0]
+            if sims is not None:
+                top = np.argpartition(-sims, cand - 1)[:cand] if cand < n else np.arange(n)
+                dense_ids = [int(i) for i in top[np.argsort(-sims[top])]]
+            else:
+                _scores, ids = idx.ann.search(qvec[None, :], cand)
+                dense_ids = [int(i) for i in ids[0] if i >= 0]
         timings["dense"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -208,13 +227,18 @@ class Searcher:
         if s.fusion == "rrf":
             scores = self._rrf(idx, dense_ids, kw_ids)
         else:
-            scores = self._score_fusion(idx, qvec, kw, candidates)
+            scores = self._score_fusion(idx, qvec, sims, kw, candidates)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
         hits = [self._hit(idx, qvec, tokens, art, score) for art, score in ranked]
         timings["fuse"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         confident = bool(hits) and hits[0].confident
-        return SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings)
+        response = SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings)
+        with self._lock:
+            self._answers[key] = response
+            if len(self._answers) > ANSWER_CACHE_SIZE:
+                self._answers.popitem(last=False)
+        return response
 
     def _keyword_scores(self, idx: LoadedIndex, norm: str, tokens: list[str]) -> np.ndarray:
         """Per passage: each field's BM25 scaled to this query's best match, weighted."""
@@ -234,7 +258,7 @@ class Searcher:
                 total += weight * raw / top
         return total
 
-    def _score_fusion(self, idx: LoadedIndex, qvec: np.ndarray, kw: np.ndarray,
+    def _score_fusion(self, idx: LoadedIndex, qvec: np.ndarray, sims: np.ndarray | None, kw: np.ndarray,
                       candidates: set[str]) -> dict[str, float]:
         """Article score = weighted best cosine + weighted best keyword score of its passages.
 
@@ -247,7 +271,8 @@ class Searcher:
         out = {}
         for art in candidates:
             rows = idx.rows_by_article[art]
-            out[art] = dense_w * float((idx.vectors[rows] @ qvec).max()) + kw_w * float(kw[rows].max())
+            cos = sims[rows] if sims is not None else idx.vectors[rows] @ qvec
+            out[art] = dense_w * float(cos.max()) + kw_w * float(kw[rows].max())
         return out
 
     def _rrf(self, idx: LoadedIndex, dense_ids: list[int], kw_ids: list[int]) -> dict[str, float]:

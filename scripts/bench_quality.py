@@ -89,9 +89,33 @@ def mapped_qrels(path: Path, id_map: dict[str, str]) -> dict[str, set[str]]:
     return out
 
 
+FLOORS = (0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92)
+
+
+def calibrate(searcher: Searcher, queries: list[dict[str, str]], qrels: dict[str, set[str]],
+              unanswerable: list[dict[str, str]]) -> dict[str, list[float]]:
+    """What each `confident` floor would mean: the answer is confident when the top
+    result's best passage cosine reaches the floor. For each floor: coverage (share of
+    queries confident), precision (share of confident answers whose first result is
+    right) and, where there is a set of unanswerable questions, the share flagged."""
+    top = []
+    for q in queries:
+        if q["id"] in qrels:
+            r = searcher.search(q["text"], 1)
+            top.append((r.results[0].dense if r.results else 0.0, bool(r.results) and r.results[0].id in qrels[q["id"]]))
+    off = [r.results[0].dense if r.results else 0.0 for r in (searcher.search(q["text"], 1) for q in unanswerable)]
+    out: dict[str, list[float]] = {"coverage": [], "precision": [], "unanswerable flagged": []}
+    for floor in FLOORS:
+        sure = [ok for cos, ok in top if cos >= floor]
+        out["coverage"].append(len(sure) / max(1, len(top)))
+        out["precision"].append(sum(sure) / len(sure) if sure else float("nan"))
+        out["unanswerable flagged"].append(sum(c < floor for c in off) / len(off) if off else float("nan"))
+    return out
+
+
 def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]],
             qrels: dict[str, dict[str, set[str]]], base: Settings, methods: list[str],
-            user_dict: str) -> list[dict[str, Any]]:
+            user_dict: str, unanswerable: list[dict[str, str]]) -> list[dict[str, Any]]:
     settings = base.with_overrides(articles_dir=str(articles), index_dir=str(index), user_dict=user_dict)
     embedder = embedder_for(settings)
     t = time.perf_counter()
@@ -118,6 +142,8 @@ def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]
             res = evaluate(run, queries, qr)
             for key in ("mrr@10", "recall@1", "recall@10", "ndcg@10"):
                 row[f"{label} {key}"] = res.metrics.get(key, 0.0)
+        if method == "hybrid":
+            row["calibration"] = calibrate(searcher, queries, qrels["strict"], unanswerable)
         rows.append(row)
         print(f"[{name}] {method}: " + ", ".join(f"{k}={v}" for k, v in row.items() if "@" in k), file=sys.stderr)
     return rows
@@ -144,6 +170,7 @@ def main() -> None:
             queries = read_queries(ROOT / "tests/eval/queries.jsonl")
             qrels = {"strict": read_qrels(ROOT / "tests/eval/qrels.tsv")}
             articles, user_dict = ROOT / "articles", str(ROOT / "articles" / "_dictionary.txt")
+            unanswerable = read_queries(ROOT / "tests/eval/unanswerable.jsonl")
         else:
             sample = args.insurance_sample if name == "insuranceqa_zh" else None
             try:
@@ -154,11 +181,11 @@ def main() -> None:
             qrels = {"strict": mapped_qrels(bench / name / "qrels.tsv", id_map)}
             if (bench / name / "qrels_component.tsv").is_file():
                 qrels["lenient"] = mapped_qrels(bench / name / "qrels_component.tsv", id_map)
-            user_dict = ""
+            user_dict, unanswerable = "", []
         if args.half != "all":
             queries = [q for q in queries if half_of(q["id"]) == args.half]
         rows += run_set(name, articles, work / name / "index" if name != "heldout" else work / "heldout-index",
-                        queries, qrels, base, methods, user_dict)
+                        queries, qrels, base, methods, user_dict, unanswerable)
     keys = ["strict mrr@10", "strict recall@1", "strict recall@10", "strict ndcg@10", "lenient mrr@10"]
     print(f"\nhalf {args.half} of the queries; model {base.model}; insuranceqa_zh sample "
           f"{args.insurance_sample or 'all'}")
@@ -167,6 +194,17 @@ def main() -> None:
     for r in rows:
         print(f"| {r['set']} | {r['method']} | {r['queries']} | "
               + " | ".join(f"{r[k]:.3f}" if k in r else "—" for k in keys) + " |")
+    calibrated = [r for r in rows if "calibration" in r]
+    if calibrated:
+        print(f"\n`confident` floor (top result's best passage cosine; now {base.confident_floor:.2f}): "
+              "coverage = share of queries answered confidently, precision = share of those whose first "
+              "result is right (strict), flagged = share of unanswerable questions not confident")
+        print("| set | measure | " + " | ".join(f"{f:.2f}" for f in FLOORS) + " |")
+        print("|---|---|" + "---|" * len(FLOORS))
+        for r in calibrated:
+            for measure, values in r["calibration"].items():
+                if not all(v != v for v in values):  # skip all-NaN rows (no unanswerable set)
+                    print(f"| {r['set']} | {measure} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, ensure_ascii=False, indent=2), "utf-8")
 

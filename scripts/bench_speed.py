@@ -1,6 +1,7 @@
 """Build and search speed on synthetic corpora of 1k and 10k articles.
 
 Usage: scripts/bench-speed [--sizes shipped,1000,10000] [--queries 200] [--http-seconds 20] [--work DIR]
+                           [--variants 'workers=2;workers=1,HELPCENTER_EMBED_THREADS=1']
 
 Articles are made from the third-party bench data (never copied into this repository):
 a title and two alternate questions from bq_corpus, two body sections from insuranceqa_zh
@@ -10,7 +11,9 @@ time of a rebuild after editing one article; in-process query latency p50/p99 sp
 into normalise / embed / dense / keyword / fuse. For the largest size it then starts
 the production server (gunicorn) on 127.0.0.1 and measures /api/search at 1, 8 and 32
 concurrent clients on a mix where popular queries repeat (bounded by time and count),
-and the server's resident memory. Machines are noisy: compare figures from one run.
+and the server's memory, for each server configuration given with --variants. Machines
+are noisy: compare figures from one run. --work keeps the corpora and indexes between
+runs (a rerun then rebuilds incrementally, so its "full build" reuses every vector).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def make_corpus(bench: Path, out: Path, n: int) -> list[str]:
-    """Write n synthetic articles; returns held-back questions to search with."""
+    """Write n synthetic articles; returns bank questions to search with (some are in the corpus too)."""
     bq = [json.loads(l)["text"] for l in (bench / "bq_corpus/queries.jsonl").read_text("utf-8").splitlines()]
     bq += [json.loads(l)["text"] for l in (bench / "bq_corpus/corpus.jsonl").read_text("utf-8").splitlines()]
     ins = [json.loads(l)["text"] for l in (bench / "insuranceqa_zh/corpus.jsonl").read_text("utf-8").splitlines()]
@@ -65,7 +68,8 @@ def make_corpus(bench: Path, out: Path, n: int) -> list[str]:
             "---\n" + json.dumps({"title": q[0], "questions": [f"{q[1]} ({i})", f"{q[2]} ({i})"], "order": i},
                                  ensure_ascii=False) + "\n---\n\n"
             + f"## 说明\n\n{body[0]}\n\n## 更多\n\n{body[1]}\n", "utf-8")
-    return bq[3 * n % len(bq):][:2000]
+    start = 3 * n % len(bq)
+    return bq[start:] + bq[:start]
 
 
 def free_port() -> int:
@@ -74,25 +78,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (gunicorn master + workers)."""
-    total = 0
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of a process and its children (gunicorn master + workers), in MB.
+
+    RSS counts pages the workers share (libraries, the model file) once per process;
+    PSS splits them between the sharers, so its sum is the memory the server takes.
+    """
+    totals = {"Rss:": 0, "Pss:": 0}
     pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
                                                    text=True).stdout.split()]
     for p in pids:
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                key = line.split()[0] if line.strip() else ""
+                if key in totals:
+                    totals[key] += int(line.split()[1])
         except OSError:
             pass
-    return total / 1024
+    return totals["Rss:"] / 1024, totals["Pss:"] / 1024
 
 
-def http_load(base: str, queries: list[str], clients: int, seconds: float, max_requests: int) -> dict[str, float]:
-    """Bounded closed-loop load: `clients` threads until the time or request budget is spent."""
+def http_load(base: str, popular: list[str], rare: list[str], clients: int, seconds: float,
+              max_requests: int) -> dict[str, float]:
+    """Bounded closed-loop load: `clients` threads until the time or request budget is spent.
+
+    Half the traffic asks one of the popular questions, as real help centers see; the
+    other half asks questions from `rare`, each once (a long tail: no cache helps them).
+    """
     rng = random.Random(clients)
-    popular = queries[:20]
+    tail = iter(rare)
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -105,8 +119,9 @@ def http_load(base: str, queries: list[str], clients: int, seconds: float, max_r
             with lock:
                 if len(latencies) + errors >= max_requests:
                     return
-            # Half the traffic asks one of 20 popular questions, as real help centers see.
-            q = local_rng.choice(popular) if local_rng.random() < 0.5 else local_rng.choice(queries)
+                q = local_rng.choice(popular) if local_rng.random() < 0.5 else next(tail, None)
+            if q is None:
+                return
             t = time.perf_counter()
             try:
                 with urllib.request.urlopen(f"{base}/api/search?k=5&q={urllib.parse.quote(q)}", timeout=30) as r:
@@ -139,6 +154,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--bench", default=str(ROOT.parent / "shared" / "bench"))
     ap.add_argument("--work", default="")
+    ap.add_argument("--rates", default="20,40,60", help="fixed arrival rates (req/s) for the open-loop levels")
+    ap.add_argument("--variants", default="",
+                    help="server configurations to load side by side, `;`-separated; each a `,`-separated list "
+                         "of HELPCENTER_*=value and workers=N, e.g. 'workers=2;workers=1,HELPCENTER_EMBED_THREADS=1'")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     bench = Path(args.bench)
@@ -180,7 +199,8 @@ def main() -> None:
         t = time.perf_counter()
         inc = build_index(s, embedder)
         one = time.perf_counter() - t
-        build_rows.append((n, report.passages, full, report.passages / full, raw_rate, one, inc.embedded))
+        build_rows.append((n, report.passages, full, report.passages / full, raw_rate, one, inc.embedded,
+                           ", ".join(f"{k} {v:.1f}" for k, v in inc.seconds.items() if v >= 0.05)))
 
         searcher = Searcher(s, embedder)
         searcher.search("预热", 5)
@@ -193,10 +213,11 @@ def main() -> None:
         last_settings = s
 
     print(f"\nbuild ({embedder.name}, backend {base_settings.embed_backend})")
-    print("| articles | passages | full build s | passages/s | raw encode passages/s | one-article rebuild s | re-embedded |")
-    print("|---|---|---|---|---|---|---|")
-    for n, p, full, rate, raw, one, emb in build_rows:
-        print(f"| {n or 'shipped'} | {p} | {full:.1f} | {rate:.0f} | {raw:.0f} | {one:.2f} | {emb} |")
+    print("| articles | passages | full build s | passages/s | raw encode passages/s | one-article rebuild s "
+          "| re-embedded | rebuild stages s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, p, full, rate, raw, one, emb, stages_s in build_rows:
+        print(f"| {n or 'shipped'} | {p} | {full:.1f} | {rate:.0f} | {raw:.0f} | {one:.2f} | {emb} | {stages_s} |")
     order = ["normalise", "embed", "dense", "keyword", "fuse", "total"]
     print(f"\nin-process query latency, ms, p50 / p99 over {args.queries} distinct queries (no cache hits)")
     print("| articles | " + " | ".join(order) + " |")
@@ -206,10 +227,84 @@ def main() -> None:
 
     if last_settings is None or args.http_seconds <= 0:
         return
+    popular, tail = queries[:20], queries[20:]
+    results = []
+    for variant in args.variants.split(";"):
+        env_over = dict(kv.split("=", 1) for kv in variant.split(",") if "=" in kv)
+        workers = env_over.pop("workers", str(args.workers))
+        # Each level gets its own slice of the long tail, so no level sees another's answers cached.
+        levels = 3 + len([r for r in args.rates.split(",") if r])
+        slices = [tail[i::levels] for i in range(levels)]
+        rows, steady, rss, pss = serve_and_load(work, last_settings.index_dir, workers, env_over, popular,
+                                                slices, args)
+        results.append((variant or "defaults", workers, rows, steady, rss, pss))
+    print(f"\nHTTP /api/search, gunicorn x 8 threads, {sizes[-1] or 'shipped'} articles; half the requests repeat "
+          f"20 popular questions, the other half each ask a new one; {args.http_seconds:.0f}s per level")
+    print("| server settings | workers | clients | requests | errors | req/s | p50 ms | p99 ms | RSS MB | PSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for variant, workers, rows, _steady, rss, pss in results:
+        for r in rows:
+            print(f"| {variant} | {workers} | {r['clients']} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
+                  f"{r['p50']:.1f} | {r['p99']:.1f} | {rss:.0f} | {pss:.0f} |")
+    if args.rates:
+        print("\nsame mix at a fixed arrival rate (open loop): the latency a visitor sees at that traffic")
+        print("| server settings | workers | offered req/s | requests | errors | p50 ms | p99 ms |")
+        print("|---|---|---|---|---|---|---|")
+        for variant, workers, _rows, steady, _rss, _pss in results:
+            for r in steady:
+                print(f"| {variant} | {workers} | {r['rate']:.0f} | {r['requests']} | {r['errors']} | "
+                      f"{r['p50']:.1f} | {r['p99']:.1f} |")
+    print("\nRSS counts pages the workers share once per process; PSS splits them (the memory really used).")
+
+
+def open_loop(base: str, popular: list[str], rare: list[str], rate: float, seconds: float) -> dict[str, float]:
+    """Requests sent on a fixed schedule (`rate` per second), whatever the server's pace.
+
+    Closed-loop clients with no think time always saturate the server, so their latency
+    is just clients / throughput; a fixed arrival rate shows the latency a visitor gets
+    at a given traffic level. Latency counts from the scheduled send time, so a server
+    that falls behind is charged for the wait (no coordinated omission).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = random.Random(int(rate))
+    tail = iter(rare)
+    n = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+
+    def one(i: int, q: str) -> None:
+        nonlocal errors
+        due = start + i / rate
+        time.sleep(max(0.0, due - time.perf_counter()))
+        try:
+            with urllib.request.urlopen(f"{base}/api/search?k=5&q={urllib.parse.quote(q)}", timeout=30) as r:
+                r.read()
+            with lock:
+                latencies.append((time.perf_counter() - due) * 1000)
+        except OSError:
+            with lock:
+                errors += 1
+
+    with ThreadPoolExecutor(max_workers=128) as pool:
+        for i in range(n):
+            q = rng.choice(popular) if rng.random() < 0.5 else next(tail, rng.choice(popular))
+            pool.submit(one, i, q)
+    return {"rate": rate, "requests": len(latencies), "errors": errors,
+            "p50": pct(latencies, 50), "p99": pct(latencies, 99)}
+
+
+def serve_and_load(work: Path, index_dir: str, workers: str, env_over: dict[str, str], popular: list[str],
+                   slices: list[list[str]], args: argparse.Namespace) -> tuple[list[dict[str, float]], float, float]:
+    """Start the production server on a free loopback port, load it at 1, 8 and 32 clients, stop it."""
     port = free_port()
-    env = dict(os.environ, HELPCENTER_INDEX_DIR=last_settings.index_dir, HELPCENTER_USER_DICT="",
+    env = dict(os.environ, HELPCENTER_INDEX_DIR=index_dir, HELPCENTER_USER_DICT="",
                HELPCENTER_INSTANCE_DIR=str(work / "instance"), HELPCENTER_RATE_LIMIT_API="10000000 per minute")
-    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", str(args.workers), "--threads", "8",
+    env.setdefault("HELPCENTER_EMBED_THREADS", "1")  # as scripts/run serves
+    env.update(env_over)
+    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", workers, "--threads", "8",
                                "--bind", f"127.0.0.1:{port}", "helpcenter.web.wsgi:app"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -223,20 +318,16 @@ def main() -> None:
                 if time.time() > deadline or server.poll() is not None:
                     sys.exit("server did not start")
                 time.sleep(0.5)
-        http_load(base, queries, 4, 3, 200)  # warm every worker
-        rows = [http_load(base, queries, c, args.http_seconds, 20000) for c in (1, 8, 32)]
-        rss = rss_mb(server.pid)
+        http_load(base, popular, ["预热"], 4, 3, 200)  # warm every worker
+        rows = [http_load(base, popular, part, c, args.http_seconds, 20000)
+                for c, part in zip((1, 8, 32), slices[:3])]
+        rates = [float(r) for r in args.rates.split(",") if r]
+        steady = [open_loop(base, popular, part, r, args.http_seconds) for r, part in zip(rates, slices[3:])]
+        rss, pss = memory_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-    print(f"\nHTTP /api/search, gunicorn {args.workers} workers x 8 threads, {sizes[-1] or 'shipped'} articles, "
-          f"half the requests repeat 20 popular queries; {args.http_seconds:.0f}s per level")
-    print("| clients | requests | errors | req/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} |")
-    print(f"\nserver resident memory (master + workers): {rss:.0f} MB")
-
+    return rows, steady, rss, pss
 
 if __name__ == "__main__":
     main()

@@ -130,11 +130,18 @@ def test_unwritable_index_dir_is_a_clear_error(settings, tmp_path):
         build_index(settings.with_overrides(index_dir=str(blocker / "index")), HashEmbedder(64))
 
 
-@pytest.mark.parametrize("ann", ["flat", "hnsw", "ivf"])
-def test_every_ann_type_builds_and_loads(settings, ann):
-    build_index(settings.with_overrides(ann=ann), HashEmbedder(64))
+@pytest.mark.parametrize("ann", ["auto", "flat", "hnsw", "ivf"])
+def test_every_ann_type_builds_loads_and_finds_the_same_answer(settings, ann):
+    from helpcenter.search import Searcher
+
+    s = settings.with_overrides(ann=ann)
+    build_index(s, HashEmbedder(64))
     idx = load_current(Path(settings.index_dir))
-    assert idx.ann.ntotal == len(idx.passages)
+    assert idx.ann.ntotal == len(idx.passages) == len(idx.vectors)
+    # The vectors searchers score with are the ones FAISS searches.
+    assert np.allclose(idx.ann.reconstruct(3), idx.vectors[3], atol=1e-6)
+    assert Searcher(s.with_overrides(retrieval="dense"), HashEmbedder(64)).search("忘记密码").results[0].id \
+        == "account/forgot-password"
 
 
 def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypatch):

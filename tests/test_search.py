@@ -39,6 +39,15 @@ def test_empty_and_overlong_queries(searcher, built):
     assert long.results
 
 
+def test_repeated_question_is_answered_from_cache_with_the_askers_own_wording(searcher):
+    first = searcher.search("帳號被盜")
+    again = searcher.search("帐号被盗")  # same question once normalised
+    assert [h.id for h in again.results] == [h.id for h in first.results]
+    assert again.query == "帐号被盗" and first.query == "帳號被盜"
+    assert "embed" not in again.timings  # answered without running the model
+    assert [h.id for h in searcher.search("帐号被盗", k=1).results] == [first.results[0].id]
+
+
 def test_query_markup_is_escaped_in_snippets(searcher):
     hit = searcher.search("<script>alert(1)</script> 密码").results[0]
     assert "<script>" not in hit.snippet_html
@@ -70,10 +79,13 @@ def test_score_fusion_adds_weighted_keyword_evidence_to_cosine(built):
     qvec = HashEmbedder(256).encode(["追踪号码"], "query")[0]
     kw = np.zeros(len(idx.passages), dtype=np.float32)
     kw[idx.rows_by_article["contact/email"][0]] = 0.5
-    fused = s._score_fusion(idx, qvec, kw, {"contact/email", "orders/track-order"})
+    arts = {"contact/email", "orders/track-order"}
+    fused = s._score_fusion(idx, qvec, None, kw, arts)
     cos = {a: float((idx.vectors[idx.rows_by_article[a]] @ qvec).max()) for a in fused}
     assert fused["contact/email"] == pytest.approx(cos["contact/email"] + 0.5)
     assert fused["orders/track-order"] == pytest.approx(cos["orders/track-order"])
+    # With every passage's cosine already computed (exact index), the same scores.
+    assert s._score_fusion(idx, qvec, idx.vectors @ qvec, kw, arts) == pytest.approx(fused)
 
 
 def test_keyword_only_and_dense_only_modes(built):
