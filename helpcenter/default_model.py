@@ -25,7 +25,7 @@ import numpy as np
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small"
 # Bump when the folder layout written below changes, so caches are rebuilt.
-LAYOUT_VERSION = 2  # 2: adds the ONNX export
+LAYOUT_VERSION = 3  # 2: adds the ONNX export; 3: word embeddings kept as 4-bit blocks
 QK = 32  # weights per Q4_0 block
 
 
@@ -71,17 +71,25 @@ class E5S1:
     pieces: list[str]
     scores: np.ndarray
     tensors: dict[str, np.ndarray]
+    quantised: dict[str, np.ndarray]  # the Q4 tensors' blocks, as stored
 
 
-def _fp16_q4_to_f32(raw: bytes, rows: int, cols: int) -> np.ndarray:
-    """Dequantise Q4_0 rows: per block an fp16 scale d and 16 bytes of nibbles;
-    byte j holds weight j (low nibble) and weight j+16 (high), value (q-8)*d."""
-    block = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
-    blocks = np.frombuffer(raw, dtype=block).reshape(rows, cols // QK)
+Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+
+
+def q4_blocks(raw: bytes, rows: int, cols: int) -> np.ndarray:
+    """Q4_0 rows as (rows, cols/32) blocks: per block an fp16 scale d and 16 bytes
+    of nibbles; byte j holds weight j (low nibble) and weight j+16 (high)."""
+    return np.frombuffer(raw, dtype=Q4_BLOCK).reshape(rows, cols // QK)
+
+
+def dequantise_q4(blocks: np.ndarray) -> np.ndarray:
+    """Blocks (..., n) -> float32 (..., n*32), value (q-8)*d: bit for bit what the
+    fp32 checkpoint holds, so rows can be expanded on demand instead of kept."""
     qs = blocks["qs"]
     q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).astype(np.int8) - 8
     w = q.astype(np.float32) * blocks["d"].astype(np.float32)[..., None]
-    return w.reshape(rows, cols)
+    return w.reshape(*blocks.shape[:-1], blocks.shape[-1] * QK)
 
 
 def read_e5s1(path: Path) -> E5S1:
@@ -133,16 +141,18 @@ def read_e5s1(path: Path) -> E5S1:
         return (count,)
 
     tensors: dict[str, np.ndarray] = {}
+    quantised: dict[str, np.ndarray] = {}
     for name, (dtype, count, off, nbytes) in directory.items():
         shape = shape_of(name, count)
         if dtype == 1:
             rows, cols = shape  # type: ignore[misc]
-            tensors[name] = _fp16_q4_to_f32(b[off : off + nbytes], rows, cols)
+            quantised[name] = q4_blocks(b[off : off + nbytes], rows, cols)
+            tensors[name] = dequantise_q4(quantised[name])
         elif dtype == 0:
             tensors[name] = np.frombuffer(b, "<f4", count, off).reshape(shape).copy()
         else:
             raise ModelSetupError(f"{path}: tensor {name} has unknown dtype {dtype}")
-    return E5S1(hidden, layers, heads, ffn, vocab_rows, max_pos, tvs, eps, pieces, scores, tensors)
+    return E5S1(hidden, layers, heads, ffn, vocab_rows, max_pos, tvs, eps, pieces, scores, tensors, quantised)
 
 
 def _bert_state_dict(m: E5S1) -> dict[str, np.ndarray]:
@@ -233,6 +243,9 @@ def write_folder(out: Path) -> None:
     }
     _write_json(out / "config.json", config)
     shutil.copyfile(tok, out / "tokenizer.json")
+    (out / "onnx").mkdir(exist_ok=True)
+    np.save(out / WORD_EMBEDDINGS_FILE, m.quantised["emb.word"])
+    (out / SPM_FILE).write_bytes(sentencepiece_model(tok))
     _write_json(
         out / "tokenizer_config.json",
         {
@@ -280,6 +293,39 @@ def write_folder(out: Path) -> None:
     )
 
 
+def sentencepiece_model(tokenizer_json: Path) -> bytes:
+    """tokenizer.json's unigram model as a SentencePiece model with the same ids.
+
+    The Rust tokenizer builds a trie of 250k pieces that holds 280 MB in every
+    process; SentencePiece's double-array trie needs about 50 MB. Pieces keep
+    tokenizer.json's order, so ids need no offset. For stripped, non-empty text
+    both give the same ids (``test_default_model`` checks every shipped passage).
+    """
+    import base64
+
+    from sentencepiece import sentencepiece_model_pb2 as spm_pb
+
+    spec = json.loads(tokenizer_json.read_text("utf-8"))
+    charsmaps = [n["precompiled_charsmap"] for n in spec["normalizer"].get("normalizers", [spec["normalizer"]])
+                 if n["type"] == "Precompiled"]
+    piece_type = spm_pb.ModelProto.SentencePiece
+    special = {"<s>": piece_type.CONTROL, "<pad>": piece_type.CONTROL, "</s>": piece_type.CONTROL,
+               "<mask>": piece_type.CONTROL, "<unk>": piece_type.UNKNOWN}
+    proto = spm_pb.ModelProto()
+    for piece, score in spec["model"]["vocab"]:
+        proto.pieces.add(piece=piece, score=score, type=special.get(piece, piece_type.NORMAL))
+    trainer = proto.trainer_spec
+    trainer.model_type = spm_pb.TrainerSpec.UNIGRAM
+    trainer.vocab_size = len(spec["model"]["vocab"])
+    trainer.bos_id, trainer.pad_id, trainer.eos_id, trainer.unk_id = 0, 1, 2, spec["model"]["unk_id"]
+    norm = proto.normalizer_spec
+    norm.name = "nmt_nfkc"
+    norm.precompiled_charsmap = base64.b64decode(charsmaps[0])
+    # Collapsing runs of whitespace matches tokenizer.json's Replace(" {2,}", " ").
+    norm.add_dummy_prefix = norm.remove_extra_whitespaces = norm.escape_whitespaces = True
+    return proto.SerializeToString()
+
+
 def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2), "utf-8")
 
@@ -306,8 +352,15 @@ def verify_folder(path: Path) -> None:
         )
 
 
-ONNX_FILE = "onnx/model.onnx"
-ONNX_INT8_FILE = "onnx/model-int8.onnx"
+ONNX_FILE = "onnx/model.onnx"  # fp32, fed the word-embedding rows (see below)
+ONNX_INT8_FILE = "onnx/model-int8.onnx"  # int8, whole model
+# The word-embedding table is 250,002 x 384: 384 MB in fp32, four fifths of the
+# model. Only the rows of a query's tokens are ever read, so the fp32 graph
+# takes them as an input and the table stays as its 4-bit blocks (54 MB),
+# expanded row by row to exactly the values the checkpoint holds.
+WORD_EMBEDDINGS_FILE = "onnx/word-embeddings-q4.npy"
+SPM_FILE = "onnx/tokenizer.spm"
+WORD_EMBEDDINGS_INPUT = "word_embeddings"
 
 
 def export_onnx(folder: Path) -> None:
@@ -345,7 +398,27 @@ def export_onnx(folder: Path) -> None:
                                         "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
                           opset_version=17, dynamo=False)
     quantize_dynamic(str(tmp), str(folder / ONNX_INT8_FILE), weight_type=QuantType.QInt8)
-    os.replace(tmp, folder / ONNX_FILE)
+    _take_word_embeddings_as_input(tmp, folder / ONNX_FILE)
+    tmp.unlink()
+
+
+def _take_word_embeddings_as_input(src: Path, dst: Path) -> None:
+    """Cut the word-embedding lookup out of the graph: its output becomes an input."""
+    import onnx
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    table = "m.embeddings.word_embeddings.weight"
+    lookup = next(n for n in graph.node if n.op_type == "Gather" and n.input[0] == table)
+    graph.node.remove(lookup)
+    graph.initializer.remove(next(i for i in graph.initializer if i.name == table))
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name == lookup.output[0]:
+                node.input[k] = WORD_EMBEDDINGS_INPUT
+    graph.input.append(onnx.helper.make_tensor_value_info(
+        WORD_EMBEDDINGS_INPUT, onnx.TensorProto.FLOAT, ["batch", "tokens", 384]))
+    onnx.save_model(model, str(dst))
 
 
 def verify_onnx(folder: Path) -> None:

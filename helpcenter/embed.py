@@ -18,7 +18,14 @@ import numpy as np
 if TYPE_CHECKING:
     from .config import Settings
 
-from .default_model import DEFAULT_MODEL_NAME, cache_root, ensure_default_model, source_fingerprint
+from .default_model import (
+    DEFAULT_MODEL_NAME,
+    WORD_EMBEDDINGS_INPUT,
+    cache_root,
+    dequantise_q4,
+    ensure_default_model,
+    source_fingerprint,
+)
 
 
 class Embedder(Protocol):
@@ -77,15 +84,13 @@ class OnnxEmbedder:
 
     def __init__(self, folder: Path, precision: str = "fp32", threads: int = 0) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
+        import sentencepiece
 
-        from .default_model import ONNX_FILE, ONNX_INT8_FILE
+        from .default_model import ONNX_FILE, ONNX_INT8_FILE, SPM_FILE, WORD_EMBEDDINGS_FILE
 
         self.dim = 384
         self.name = ""
-        self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tok.enable_truncation(max_length=512)
-        self._tok.enable_padding(pad_id=1, pad_token="<pad>")
+        self._tok = sentencepiece.SentencePieceProcessor(model_file=str(folder / SPM_FILE))
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
@@ -93,7 +98,21 @@ class OnnxEmbedder:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model_file = folder / (ONNX_INT8_FILE if precision == "int8" else ONNX_FILE)
         self._session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+        # fp32 graph: we look up the word-embedding rows (see default_model).
+        self._word_rows = np.load(folder / WORD_EMBEDDINGS_FILE) if precision == "fp32" else None
         self._prompts = {"query": "query: ", "passage": "passage: "}
+
+    def token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """<s> pieces </s>, cut to the model's 512 positions, padded: (ids, mask)."""
+        pieces = self._tok.encode([t.strip() for t in texts])
+        rows = [[0, *p[:510], 2] for p in pieces]
+        width = max(len(r) for r in rows)
+        ids = np.ones((len(rows), width), dtype=np.int64)  # 1 = <pad>
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+            mask[i, : len(r)] = 1
+        return ids, mask
 
     def encode(self, texts: Sequence[str], role: str, batch_size: int = 32,
                progress: bool = False) -> np.ndarray:
@@ -108,10 +127,11 @@ class OnnxEmbedder:
             batches = tqdm(batches, desc="embedding", unit="batch")
         for start in batches:
             rows = order[start : start + batch_size]
-            enc = self._tok.encode_batch([prompt + texts[i] for i in rows])
-            ids = np.asarray([e.ids for e in enc], dtype=np.int64)
-            mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
-            out[rows] = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            ids, mask = self.token_ids([prompt + texts[i].strip() for i in rows])
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if self._word_rows is not None:
+                feed[WORD_EMBEDDINGS_INPUT] = dequantise_q4(self._word_rows[ids])
+            out[rows] = self._session.run(None, feed)[0]
         return out
 
 

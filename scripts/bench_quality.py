@@ -149,6 +149,53 @@ def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]
     return rows
 
 
+def txtai_peer(name: str, articles: Path, queries: list[dict[str, str]],
+               qrels: dict[str, dict[str, set[str]]], base: Settings) -> dict[str, Any] | None:
+    """txtai's hybrid (its BM25 + dense, default weights) over the same articles with the
+    same model folder and e5 prompts: what a team would get from the obvious alternative.
+
+    One document per article: title, alternate questions and plain body text. Runs
+    only where txtai is installed (`scripts/install --bench`).
+    """
+    try:
+        from txtai import Embeddings
+    except ImportError:
+        print(f"[{name}] txtai: not installed (scripts/install --bench); peer row skipped", file=sys.stderr)
+        return None
+    from helpcenter.content import load_articles
+    from helpcenter.default_model import DEFAULT_MODEL_NAME, ensure_default_model
+    from helpcenter.passages import plain
+
+    if base.model != DEFAULT_MODEL_NAME:
+        folder = base.model
+    else:
+        folder = str(ensure_default_model(Path(base.model_cache) if base.model_cache else None))
+    docs = []
+    for a in load_articles(articles).articles.values():
+        body = plain(a.body)
+        head = [a.title] if a.title.rstrip("…") not in body else []  # imported FAQs repeat it
+        docs.append((a.id, "\n".join([*head, *a.questions, body]), None))
+    # As in our index: question-like texts get "query: ", answer text "passage: ".
+    data_prompt = "query: " if name == "bq_corpus" else "passage: "
+    t = time.perf_counter()
+    emb = Embeddings(path=folder, method="sentence-transformers", hybrid=True, content=False,
+                     instructions={"query": "query: ", "data": data_prompt})
+    emb.index(docs)
+    print(f"[{name}] txtai: indexed {len(docs)} articles in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    hits = {}
+    texts = [q["text"] for q in queries]
+    for start in range(0, len(texts), 64):
+        for text, found in zip(texts[start : start + 64], emb.batchsearch(texts[start : start + 64], 10)):
+            hits[text] = [str(doc_id) for doc_id, _score in found]
+    row: dict[str, Any] = {"set": name, "method": "txtai hybrid (peer)", "queries": len(queries)}
+    for label, qr in qrels.items():
+        res = evaluate(lambda text, k: (hits[text][:k], False), queries, qr)
+        for key in ("mrr@10", "recall@1", "recall@10", "ndcg@10"):
+            row[f"{label} {key}"] = res.metrics.get(key, 0.0)
+    print(f"[{name}] txtai: " + ", ".join(f"{k}={v}" for k, v in row.items() if "@" in k), file=sys.stderr)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="bq_corpus,insuranceqa_zh,heldout")
@@ -157,7 +204,8 @@ def main() -> None:
     ap.add_argument("--insurance-sample", type=int, default=5000,
                     help="answers kept from insuranceqa_zh (all relevant + random others); 0 = all 10,000")
     ap.add_argument("--half", choices=["A", "B", "all"], default="B")
-    ap.add_argument("--methods", default="keyword,dense,hybrid")
+    ap.add_argument("--methods", default="keyword,dense,hybrid,txtai",
+                    help="txtai = txtai's hybrid as a peer, where txtai is installed")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -184,8 +232,12 @@ def main() -> None:
             user_dict, unanswerable = "", []
         if args.half != "all":
             queries = [q for q in queries if half_of(q["id"]) == args.half]
+        ours = [m for m in methods if m in METHODS]
         rows += run_set(name, articles, work / name / "index" if name != "heldout" else work / "heldout-index",
-                        queries, qrels, base, methods, user_dict, unanswerable)
+                        queries, qrels, base, ours, user_dict, unanswerable)
+        if "txtai" in methods:
+            peer = txtai_peer(name, articles, queries, qrels, base)
+            rows += [peer] if peer else []
     keys = ["strict mrr@10", "strict recall@1", "strict recall@10", "strict ndcg@10", "lenient mrr@10"]
     print(f"\nhalf {args.half} of the queries; model {base.model}; insuranceqa_zh sample "
           f"{args.insurance_sample or 'all'}")

