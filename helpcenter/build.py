@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import scipy.sparse as sp
 
 from .bm25 import BM25
 from .config import Settings
 from .content import Collection, Problem, load_articles
 from .embed import Embedder, embedder_for, identity_for
-from .index import (BUILDS, FORMAT_VERSION, IndexError_, LoadedIndex, current_target, load_build,
-                    load_current, prune_builds, publish, stored_vectors, write_build)
+from .index import (BUILDS, FORMAT_VERSION, IndexError_, LoadedIndex, current_target, grow_ann, load_build,
+                    load_current, prune_builds, publish, resolved_ann_kind, stored_vectors, write_build)
 from .passages import PASSAGE_RULES_VERSION, Passage, article_passages
 from .render import render_article
 from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise
@@ -36,7 +37,7 @@ from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise
 # questions are question-like, so they match queries symmetrically.
 ROLE_FOR_KIND = {"title": "query", "question": "query", "section": "passage"}
 RELATED_PER_ARTICLE = 4
-TOKENS_CACHE = "tokens-cache.json"
+KEYWORD_CACHE = "keyword-counts.json"  # what the cached term counts were made with
 RENDER_VERSION = 1  # bump when render_article changes, so cached HTML is redone
 
 
@@ -90,15 +91,53 @@ def _load_live(index_dir: Path) -> LoadedIndex | None:
         return None
 
 
-def _previous_tokens(live: LoadedIndex | None, dictionary: str) -> dict[str, list[list[str]]]:
-    """Keyword tokens of the live build's passages, if they were cut with the same dictionary."""
+def _keyword_fingerprints(dictionary: str) -> dict[str, str]:
+    """What each keyword field's counts depend on: jieba on the user dictionary (and the
+    normaliser), character n-grams on the normaliser alone."""
+    return {"jieba": dictionary, "chars": dictionary_fingerprint(None)}
+
+
+def _previous_counts(live: LoadedIndex | None, expected: dict[str, str]) -> dict[str, tuple[sp.csr_matrix, dict[str, int]]]:
+    """Per keyword field, the live build's term counts (rows in its passage order) and
+    vocabulary, where they were counted under the same rules."""
     if live is None:
         return {}
     try:
-        cache = json.loads((live.path / TOKENS_CACHE).read_text("utf-8"))
+        made_with = json.loads((live.path / KEYWORD_CACHE).read_text("utf-8"))
     except (OSError, ValueError):
         return {}
-    return cache.get("tokens", {}) if cache.get("dictionary") == dictionary else {}
+    out = {}
+    for field_name, fingerprint in expected.items():
+        counts = BM25.load_counts(live.path, field_name) if made_with.get(field_name) == fingerprint else None
+        vocab = live.keyword[field_name].vocab
+        if counts is not None and counts.shape == (len(live.passages), len(vocab)):
+            out[field_name] = (counts, vocab)
+    return out
+
+
+def _keyword_index(passages: list[Passage], cut: Callable[[Passage], list[str]],
+                   previous: tuple[sp.csr_matrix, dict[str, int]] | None,
+                   previous_rows: dict[str, int]) -> BM25:
+    """BM25 for one field: rows of unchanged passages are copied, only the rest are cut."""
+    old_counts, old_vocab = previous if previous is not None else (None, {})
+    vocab = dict(old_vocab)
+    kept = [previous_rows[p.key] for p in passages if old_counts is not None and p.key in previous_rows]
+    todo = [p for p in passages if old_counts is None or p.key not in previous_rows]
+    fresh = BM25.count([cut(p) for p in todo], vocab)
+    if old_counts is None:
+        return BM25.from_counts(fresh, vocab)
+    copied = old_counts[kept]
+    copied.resize((len(kept), len(vocab)))
+    # Stacked as [copied; fresh]; put every row back at its passage's place.
+    place, n_kept, n_fresh = [], 0, len(kept)
+    for p in passages:
+        if p.key in previous_rows:
+            place.append(n_kept)
+            n_kept += 1
+        else:
+            place.append(n_fresh)
+            n_fresh += 1
+    return BM25.from_counts(sp.vstack([copied, fresh], format="csr")[place], vocab)
 
 
 def _previous_vectors(live: LoadedIndex | None, index_dir: Path, model: str) -> dict[str, np.ndarray]:
@@ -108,7 +147,8 @@ def _previous_vectors(live: LoadedIndex | None, index_dir: Path, model: str) -> 
     (an older format) is read again, for its vectors alone.
     """
     if live is not None:
-        stored: tuple[str, list[dict[str, Any]], np.ndarray] | None = (live.model, live.passages, live.vectors)
+        stored: tuple[str, list[dict[str, Any]], np.ndarray] | None = (
+            live.model, live.passages, live.row_vectors(np.arange(len(live.passages))))
     else:
         target = current_target(index_dir)
         stored = stored_vectors(target) if target else None
@@ -123,9 +163,10 @@ def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str
     if not ids:
         return {}
     pos = {a: i for i, a in enumerate(ids)}
-    centroids = np.zeros((len(ids), vectors.shape[1]), dtype=np.float32)
-    for row, owner in enumerate(owners):
-        centroids[pos[owner]] += vectors[row]
+    owner_of_row = np.fromiter((pos[o] for o in owners), dtype=np.int64, count=len(owners))
+    membership = sp.csr_matrix((np.ones(len(owners), dtype=np.float32), (owner_of_row, np.arange(len(owners)))),
+                               shape=(len(ids), len(owners)))
+    centroids = np.asarray(membership @ vectors, dtype=np.float32)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
     k = min(RELATED_PER_ARTICLE, len(ids) - 1)
     out: dict[str, list[str]] = {}
@@ -191,11 +232,14 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 }
             for a_json in articles_json.values():
                 a_json["hash"] = _article_hash(a_json)
+            in_category: dict[str, list[str]] = {}
+            for a in published:
+                in_category.setdefault(a.category, []).append(a.id)
             categories_json = {
                 c.id: {"id": c.id, "name": c.name, "description": c.description, "order": c.order,
-                       "articles": [a.id for a in published if a.category == c.id]}
+                       "articles": in_category[c.id]}
                 for c in sorted(collection.categories.values(), key=lambda c: (c.order, c.id))
-                if any(a.category == c.id for a in published)
+                if c.id in in_category
             }
 
         user_dict = Path(settings.user_dict) if settings.user_dict else None
@@ -215,20 +259,28 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
 
         with timer.stage("tokenise"):
             dict_fp = dictionary_fingerprint(user_dict)
-            cached = _previous_tokens(live, dict_fp)
-            tokenizer = get_tokenizer(user_dict)
-            tokens: dict[str, list[list[str]]] = {}
-            for p in passages:
-                if p.key not in tokens:
-                    hit = cached.get(p.key)
-                    if hit is None:
-                        text = normalise(p.text)
-                        hit = [tokenizer.tokens(text, normalised=True), char_ngrams(text, normalised=True)]
-                    tokens[p.key] = hit
-            keyword = {
-                "jieba": BM25.build([tokens[p.key][0] for p in passages]),
-                "chars": BM25.build([tokens[p.key][1] for p in passages]),
+            made_with = _keyword_fingerprints(dict_fp)
+            previous_counts = _previous_counts(live, made_with)
+            previous_rows = {p["key"]: i for i, p in enumerate(live.passages)} if live else {}
+            normalised: dict[str, str] = {}
+            jieba: list[Any] = []  # its dictionary takes a second to load: only if a passage needs it
+
+            def norm(p: Passage) -> str:
+                if p.key not in normalised:
+                    normalised[p.key] = normalise(p.text)
+                return normalised[p.key]
+
+            def words(p: Passage) -> list[str]:
+                if not jieba:
+                    jieba.append(get_tokenizer(user_dict))
+                return jieba[0].tokens(norm(p), normalised=True)
+
+            cutters: dict[str, Callable[[Passage], list[str]]] = {
+                "jieba": words,
+                "chars": lambda p: char_ngrams(norm(p), normalised=True),
             }
+            keyword = {name: _keyword_index(passages, cut, previous_counts.get(name), previous_rows)
+                       for name, cut in cutters.items()}
 
         with timer.stage("embed"):
             # The model is loaded only if something needs embedding.
@@ -283,12 +335,16 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                  "text": p.text, "key": p.key}
                 for p in passages
             ]
+            grown = None
+            if (live is not None and live.model == model_name
+                    and resolved_ann_kind(settings.ann, len(passages)) == "hnsw"):
+                grown = grow_ann(live, vectors, [p.key for p in passages])
             tmp = index_dir / BUILDS / f".tmp-{build_id}"
             write_build(tmp, manifest, vectors, settings.ann, keyword, passages_json, articles_json,
-                        categories_json, user_dict)
-            # A cache for the next build, not part of the index: never checksummed, never required.
-            (tmp / TOKENS_CACHE).write_text(json.dumps({"dictionary": dict_fp, "tokens": tokens},
-                                                       ensure_ascii=False), "utf-8")
+                        categories_json, user_dict, grown)
+            # The term counts beside the keyword index are a cache for the next build, not
+            # part of the index: never checksummed, never required.
+            (tmp / KEYWORD_CACHE).write_text(json.dumps(made_with), "utf-8")
 
         with timer.stage("verify"):
             load_build(tmp)  # the build must load cleanly before anyone can see it

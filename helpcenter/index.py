@@ -3,6 +3,7 @@
 Layout of ``<index_dir>``::
 
     builds/<build_id>/   manifest.json, vectors.faiss (ids + vectors only),
+                         slots.npy (which passage each vector in vectors.faiss is),
                          jieba.npz + chars.npz with vocabularies (BM25 per field),
                          passages.json,
                          articles.json, categories.json, dictionary.txt
@@ -30,11 +31,11 @@ import numpy as np
 from .fsutil import fsync_dir
 from .bm25 import BM25
 
-FORMAT_VERSION = 2  # 2: keyword fields jieba + chars
+FORMAT_VERSION = 3  # 2: keyword fields jieba + chars; 3: slots.npy (graph indexes grow)
 CURRENT = "current"
 BUILDS = "builds"
 KEYWORD_FIELDS = ("jieba", "chars")
-DATA_FILES = ("vectors.faiss", *[f for field in KEYWORD_FIELDS for f in BM25.files(field)], "passages.json",
+DATA_FILES = ("vectors.faiss", "slots.npy", *[f for field in KEYWORD_FIELDS for f in BM25.files(field)], "passages.json",
               "articles.json", "categories.json", "dictionary.txt")
 
 
@@ -65,12 +66,20 @@ def sha256_file(path: Path) -> str:
 # Below this many passages an exact scan costs a few milliseconds; above it a graph
 # search answers in well under one (recall@50 about 0.98 at 51k passages).
 HNSW_FROM_PASSAGES = 20_000
+# A graph index is grown rather than rebuilt (building it is most of a one-article
+# rebuild at 10k articles) until this share of its vectors belongs to no passage.
+MAX_DEAD_SHARE = 0.2
+
+
+def resolved_ann_kind(kind: str, n: int) -> str:
+    if kind == "auto":
+        return "hnsw" if n >= HNSW_FROM_PASSAGES else "flat"
+    return kind
 
 
 def make_ann(kind: str, dim: int, n: int) -> faiss.Index:
     """Exact inner product for help-center sized corpora; HNSW or IVF when a corpus outgrows it."""
-    if kind == "auto":
-        kind = "hnsw" if n >= HNSW_FROM_PASSAGES else "flat"
+    kind = resolved_ann_kind(kind, n)
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 40
@@ -91,16 +100,26 @@ class LoadedIndex:
     path: Path
     manifest: dict[str, Any]
     ann: faiss.Index
-    vectors: np.ndarray  # (passages, dim), for scoring chosen passages directly
+    vectors: np.ndarray  # as stored in ``ann``: one row per slot
     keyword: dict[str, BM25]  # field name -> BM25 (jieba tokens, character n-grams)
     passages: list[dict[str, Any]]
     articles: dict[str, dict[str, Any]]
     categories: dict[str, dict[str, Any]]
+    # Slot in ``ann`` -> passage row, -1 where the passage is gone (a grown graph index).
+    slot_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     rows_by_article: dict[str, list[int]] = field(default_factory=dict)
     exact: bool = field(init=False)  # flat index: scanning ``vectors`` directly is the search
+    row_slots: np.ndarray | None = field(init=False)  # passage row -> slot; None when equal
 
     def __post_init__(self) -> None:
-        self.exact = isinstance(self.ann, faiss.IndexFlat)
+        n = len(self.passages)
+        if len(self.slot_rows) == n and np.array_equal(self.slot_rows, np.arange(n)):
+            self.row_slots = None
+        else:
+            self.row_slots = np.empty(n, dtype=np.int64)
+            alive = np.flatnonzero(self.slot_rows >= 0)
+            self.row_slots[self.slot_rows[alive]] = alive
+        self.exact = isinstance(self.ann, faiss.IndexFlat) and self.row_slots is None
         for row, p in enumerate(self.passages):
             self.rows_by_article.setdefault(p["article"], []).append(row)
 
@@ -111,6 +130,52 @@ class LoadedIndex:
     @property
     def model(self) -> str:
         return str(self.manifest["model"])
+
+    def row_vectors(self, rows: list[int] | np.ndarray) -> np.ndarray:
+        """The vectors of these passage rows."""
+        return self.vectors[rows] if self.row_slots is None else self.vectors[self.row_slots[rows]]
+
+    def nearest(self, qvec: np.ndarray, k: int) -> list[int]:
+        """Passage rows of the ``k`` nearest vectors by the ANN index, best first."""
+        n_slots = self.ann.ntotal
+        if self.row_slots is None:
+            _scores, ids = self.ann.search(qvec[None, :], min(k, n_slots))
+            return [int(i) for i in ids[0] if i >= 0]
+        # Slots of removed passages are skipped: ask for enough more to make up for them.
+        dead = 1.0 - len(self.passages) / max(1, n_slots)
+        _scores, ids = self.ann.search(qvec[None, :], min(n_slots, int(k / max(1e-3, 1.0 - dead)) + 8))
+        rows = self.slot_rows[ids[0][ids[0] >= 0]]
+        return [int(r) for r in rows[rows >= 0][:k]]
+
+
+def grow_ann(previous: LoadedIndex, vectors: np.ndarray, keys: list[str]) -> tuple[faiss.Index, np.ndarray] | None:
+    """The previous build's graph index with this build's new vectors added, and its
+    slot -> row map; None when it should be built afresh instead.
+
+    Vectors of unchanged passages stay in their slots (same text, same vector), slots of
+    removed passages are skipped at search time, new passages are appended. Past
+    ``MAX_DEAD_SHARE`` skipped slots, or for any other kind of index, build afresh.
+    """
+    if not isinstance(previous.ann, faiss.IndexHNSW) or previous.ann.d != vectors.shape[1]:
+        return None
+    free: dict[str, list[int]] = {}
+    for slot, row in enumerate(previous.slot_rows.tolist()):
+        if row >= 0:
+            free.setdefault(previous.passages[row]["key"], []).append(slot)
+    slot_rows = np.full(previous.ann.ntotal, -1, dtype=np.int64)
+    appended = []
+    for row, key in enumerate(keys):
+        if free.get(key):
+            slot_rows[free[key].pop()] = row
+        else:
+            appended.append(row)
+    total = previous.ann.ntotal + len(appended)
+    if total - len(keys) > MAX_DEAD_SHARE * total:
+        return None
+    ann = faiss.clone_index(previous.ann)  # the live one stays untouched
+    if appended:
+        ann.add(vectors[appended])
+    return ann, np.concatenate([slot_rows, np.asarray(appended, dtype=np.int64)])
 
 
 def _read_json(path: Path) -> Any:
@@ -152,15 +217,29 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
             keyword[field_name] = BM25.load(folder, field_name)
         except Exception as exc:  # numpy/scipy raise many types for bad files
             raise IndexCorrupt(f"{folder}/{BM25.files(field_name)[0]} cannot be read: {exc}") from None
+    slot_rows = _read_slots(folder / "slots.npy")
     n = len(passages)
     rows = {f: k.weights.shape[0] for f, k in keyword.items()}
-    if ann.ntotal != n or set(rows.values()) != {n} or manifest.get("counts", {}).get("passages") != n:
+    alive = np.sort(slot_rows[slot_rows >= 0])
+    if (len(slot_rows) != ann.ntotal or not np.array_equal(alive, np.arange(n)) or set(rows.values()) != {n}
+            or manifest.get("counts", {}).get("passages") != n):
         raise IndexCorrupt(
-            f"{folder}: passage counts disagree (vectors {ann.ntotal}, keyword {rows}, metadata {n})"
+            f"{folder}: passage counts disagree (vectors {ann.ntotal} in {len(slot_rows)} slots, "
+            f"{len(alive)} of them live, keyword {rows}, metadata {n})"
         )
     if ann.d != manifest.get("dim"):
         raise IndexCorrupt(f"{folder}: vectors have dimension {ann.d}, manifest says {manifest.get('dim')}")
-    return LoadedIndex(folder, manifest, ann, vectors_of(ann), keyword, passages, articles, categories)
+    return LoadedIndex(folder, manifest, ann, vectors_of(ann), keyword, passages, articles, categories, slot_rows)
+
+
+def _read_slots(path: Path) -> np.ndarray:
+    try:
+        slots = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"{path} cannot be read: {exc}") from None
+    if slots.ndim != 1 or slots.dtype.kind != "i":
+        raise IndexCorrupt(f"{path} is not a list of passage rows")
+    return slots.astype(np.int64, copy=False)
 
 
 def vectors_of(ann: faiss.Index) -> np.ndarray:
@@ -189,10 +268,16 @@ def stored_vectors(folder: Path) -> tuple[str, list[dict[str, Any]], np.ndarray]
         ann = faiss.read_index(str(folder / "vectors.faiss"))
         if isinstance(ann, faiss.IndexIVF):
             ann.make_direct_map()
-        if ann.ntotal != len(passages):
+        stored = ann.reconstruct_n(0, ann.ntotal)
+        if (folder / "slots.npy").is_file():
+            slot_rows = np.load(folder / "slots.npy", allow_pickle=False)
+            vectors = np.zeros((len(passages), ann.d), dtype=np.float32)
+            vectors[slot_rows[slot_rows >= 0]] = stored[slot_rows >= 0]
+            stored = vectors
+        if len(stored) != len(passages):
             return None
-        return str(manifest["model"]), passages, ann.reconstruct_n(0, ann.ntotal)
-    except (OSError, ValueError, KeyError, RuntimeError):
+        return str(manifest["model"]), passages, stored
+    except (OSError, ValueError, KeyError, RuntimeError, IndexError):
         return None
 
 
@@ -215,15 +300,25 @@ def load_current(index_dir: Path) -> LoadedIndex:
 
 def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann_kind: str,
                 keyword: dict[str, BM25], passages: list[dict[str, Any]], articles: dict[str, Any],
-                categories: dict[str, Any], dictionary: Path | None) -> None:
-    """Write every file, fsync them, then the manifest (with checksums) last."""
+                categories: dict[str, Any], dictionary: Path | None,
+                grown: tuple[faiss.Index, np.ndarray] | None = None) -> None:
+    """Write every file, fsync them, then the manifest (with checksums) last.
+
+    ``grown`` is the previous build's graph index grown by :func:`grow_ann`; without
+    it the ANN index is built from ``vectors``.
+    """
     folder.mkdir(parents=True)
-    ann = make_ann(ann_kind, vectors.shape[1], len(vectors))
-    if len(vectors) and not ann.is_trained:
-        ann.train(vectors)
-    if len(vectors):
-        ann.add(vectors)
+    if grown is not None:
+        ann, slot_rows = grown
+    else:
+        ann = make_ann(ann_kind, vectors.shape[1], len(vectors))
+        if len(vectors) and not ann.is_trained:
+            ann.train(vectors)
+        if len(vectors):
+            ann.add(vectors)
+        slot_rows = np.arange(len(vectors), dtype=np.int64)
     faiss.write_index(ann, str(folder / "vectors.faiss"))
+    np.save(folder / "slots.npy", slot_rows)
     for field_name, bm25 in keyword.items():
         bm25.save(folder, field_name)
     for name, obj in (("passages.json", passages), ("articles.json", articles), ("categories.json", categories)):

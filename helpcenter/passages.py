@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from .content import Article
 
@@ -32,7 +33,7 @@ class Passage:
     anchor: str  # HTML id of the section's heading, for deep links
     text: str
 
-    @property
+    @cached_property  # asked for a dozen times per passage in a build
     def key(self) -> str:
         """Content hash: an unchanged passage keeps its stored vector."""
         return hashlib.sha256(f"{self.kind}\x00{self.text}".encode()).hexdigest()[:24]

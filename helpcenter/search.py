@@ -209,8 +209,7 @@ class Searcher:
                 top = np.argpartition(-sims, cand - 1)[:cand] if cand < n else np.arange(n)
                 dense_ids = [int(i) for i in top[np.argsort(-sims[top])]]
             else:
-                _scores, ids = idx.ann.search(qvec[None, :], cand)
-                dense_ids = [int(i) for i in ids[0] if i >= 0]
+                dense_ids = idx.nearest(qvec, cand)
         timings["dense"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -271,7 +270,7 @@ class Searcher:
         out = {}
         for art in candidates:
             rows = idx.rows_by_article[art]
-            cos = sims[rows] if sims is not None else idx.vectors[rows] @ qvec
+            cos = sims[rows] if sims is not None else idx.row_vectors(rows) @ qvec
             out[art] = dense_w * float(cos.max()) + kw_w * float(kw[rows].max())
         return out
 
@@ -293,7 +292,7 @@ class Searcher:
              score: float) -> Hit:
         article = idx.articles[art_id]
         rows = idx.rows_by_article[art_id]
-        sims = idx.vectors[rows] @ qvec
+        sims = idx.row_vectors(rows) @ qvec
         best_any = float(sims.max())
         # Show the section that answers: the best-matching body section, else the summary.
         sections = [(float(sims[j]), rows[j]) for j in range(len(rows)) if idx.passages[rows[j]]["kind"] == "section"]

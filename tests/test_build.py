@@ -7,6 +7,7 @@ import pytest
 from helpcenter.build import BuildError, build_index, live_build_id
 from helpcenter.embed import HashEmbedder
 from helpcenter.index import load_current
+from helpcenter.search import Searcher
 
 
 class CountingEmbedder(HashEmbedder):
@@ -53,7 +54,7 @@ def test_rebuild_reembeds_only_changed_passages(settings):
     idx = load_current(Path(settings.index_dir))
     row = next(i for i, p in enumerate(idx.passages) if "有没有输错" in p["text"])
     fresh = HashEmbedder(64).encode([idx.passages[row]["text"]], "passage")[0]
-    assert np.allclose(idx.vectors[row], fresh, atol=1e-6)
+    assert np.allclose(idx.row_vectors([row])[0], fresh, atol=1e-6)
 
 
 def test_nothing_changed_publishes_nothing_but_a_category_rename_does(settings):
@@ -132,8 +133,6 @@ def test_unwritable_index_dir_is_a_clear_error(settings, tmp_path):
 
 @pytest.mark.parametrize("ann", ["auto", "flat", "hnsw", "ivf"])
 def test_every_ann_type_builds_loads_and_finds_the_same_answer(settings, ann):
-    from helpcenter.search import Searcher
-
     s = settings.with_overrides(ann=ann)
     build_index(s, HashEmbedder(64))
     idx = load_current(Path(settings.index_dir))
@@ -142,6 +141,10 @@ def test_every_ann_type_builds_loads_and_finds_the_same_answer(settings, ann):
     assert np.allclose(idx.ann.reconstruct(3), idx.vectors[3], atol=1e-6)
     assert Searcher(s.with_overrides(retrieval="dense"), HashEmbedder(64)).search("忘记密码").results[0].id \
         == "account/forgot-password"
+
+
+def _term_weights(bm25) -> dict[str, np.ndarray]:
+    return {term: bm25.weights[:, col].toarray().ravel() for term, col in bm25.vocab.items()}
 
 
 def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypatch):
@@ -154,6 +157,8 @@ def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypa
     monkeypatch.setattr(build_mod, "char_ngrams", lambda t, normalised=False: cut.append(t) or real_ngrams(t, normalised))
     path = Path(settings.articles_dir) / "contact" / "email.md"
     path.write_text(path.read_text("utf-8") + "\n新段落。\n", "utf-8")
+    stolen = Path(settings.articles_dir) / "account" / "stolen-account.md"
+    stolen.unlink()
     build_index(settings, HashEmbedder(64))
     assert rendered == ["contact/email"]
     assert len(cut) == 1  # only the edited section is tokenised again
@@ -162,9 +167,11 @@ def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypa
     fresh = build_index(settings.with_overrides(index_dir=str(Path(settings.index_dir).parent / "fresh")),
                         HashEmbedder(64))
     other = load_current(fresh.path.parents[1])
-    for name in ("jieba", "chars"):  # cached tokens give the same keyword index as a fresh cut
-        assert (idx.keyword[name].weights != other.keyword[name].weights).nnz == 0
-        assert idx.keyword[name].vocab == other.keyword[name].vocab
+    for name in ("jieba", "chars"):  # copied counts give the same keyword index as a fresh cut
+        ours, fresh_weights = _term_weights(idx.keyword[name]), _term_weights(other.keyword[name])
+        assert ours.keys() == fresh_weights.keys()  # words only the old text had are gone
+        for term, column in ours.items():
+            assert np.allclose(column, fresh_weights[term], atol=1e-6), term
 
 
 def test_related_articles_are_the_nearest_others():
@@ -174,3 +181,47 @@ def test_related_articles_are_the_nearest_others():
     rel = _related(vecs, ["a", "b", "c", "d"], ["a", "b", "c", "d"])
     assert rel["a"][0] == "b" and rel["c"][0] == "d"
     assert all(a not in r for a, r in rel.items())
+
+
+def test_graph_index_grows_on_rebuild_and_answers_like_a_fresh_build(settings, tmp_path):
+    s = settings.with_overrides(ann="hnsw")
+    build_index(s, HashEmbedder(64))
+    before = load_current(Path(s.index_dir))
+    path = Path(s.articles_dir) / "contact" / "email.md"
+    path.write_text(path.read_text("utf-8") + "\n## 附件\n\n邮件可以附上截图和订单号。\n", "utf-8")
+    build_index(s, HashEmbedder(64))
+    grown = load_current(Path(s.index_dir))
+    # The graph was reused: old slots kept their vectors, the new section was appended.
+    assert grown.ann.ntotal == before.ann.ntotal + 1
+    assert grown.passages[grown.slot_rows[-1]]["heading"].endswith("附件")
+    assert np.array_equal(grown.vectors[: before.ann.ntotal][grown.slot_rows[: before.ann.ntotal] >= 0],
+                          before.vectors[grown.slot_rows[: before.ann.ntotal] >= 0])
+
+    fresh_dir = tmp_path / "fresh-index"
+    build_index(s.with_overrides(index_dir=str(fresh_dir)), HashEmbedder(64))
+    fresh = load_current(fresh_dir)
+    assert fresh.ann.ntotal == len(fresh.passages)
+    fresh_row = {p["key"]: r for r, p in enumerate(fresh.passages)}
+    for row, p in enumerate(grown.passages):
+        assert np.allclose(grown.row_vectors([row]), fresh.row_vectors([fresh_row[p["key"]]]), atol=1e-6)
+    dense = s.with_overrides(retrieval="dense")
+    for query in ("邮件附上截图", "忘记密码", "包裹到哪了", "账号被盗"):
+        ours = [h.id for h in Searcher(dense, HashEmbedder(64)).search(query).results]
+        theirs = [h.id for h in Searcher(dense.with_overrides(index_dir=str(fresh_dir)),
+                                         HashEmbedder(64)).search(query).results]
+        assert ours == theirs, query
+
+
+def test_graph_index_is_rebuilt_when_too_much_of_it_is_removed(settings):
+    s = settings.with_overrides(ann="hnsw")
+    build_index(s, HashEmbedder(64))
+    before = load_current(Path(s.index_dir))
+    gone = ["account/stolen-account", "orders/track-order"]
+    assert sum(len(before.rows_by_article[a]) for a in gone) > 0.2 * before.ann.ntotal
+    for article in gone:
+        (Path(s.articles_dir) / f"{article}.md").unlink()
+    build_index(s, HashEmbedder(64))
+    after = load_current(Path(s.index_dir))
+    assert after.ann.ntotal == len(after.passages)
+    assert np.array_equal(after.slot_rows, np.arange(len(after.passages)))
+    assert not set(gone) & {p["article"] for p in after.passages}

@@ -81,7 +81,7 @@ def test_score_fusion_adds_weighted_keyword_evidence_to_cosine(built):
     kw[idx.rows_by_article["contact/email"][0]] = 0.5
     arts = {"contact/email", "orders/track-order"}
     fused = s._score_fusion(idx, qvec, None, kw, arts)
-    cos = {a: float((idx.vectors[idx.rows_by_article[a]] @ qvec).max()) for a in fused}
+    cos = {a: float((idx.row_vectors(idx.rows_by_article[a]) @ qvec).max()) for a in fused}
     assert fused["contact/email"] == pytest.approx(cos["contact/email"] + 0.5)
     assert fused["orders/track-order"] == pytest.approx(cos["orders/track-order"])
     # With every passage's cosine already computed (exact index), the same scores.
