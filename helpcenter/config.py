@@ -55,6 +55,9 @@ class Settings:
     confident_floor: float = _setting(
         0.90, "Best-passage cosine similarity below which search says it has no confident answer."
     )
+    confident_margin: float = _setting(
+        0.01, "Lead of the first article's fused score over the second's below which the answer is "
+        "not confident either (a near tie is a guess); 0 turns it off, ignored for rrf fusion.")
     max_query_chars: int = _setting(200, "Longer queries are cut to this many characters.")
     # --- web site ---
     site_name: str = _setting("帮助中心", "Site name shown in the header and e-mails.")

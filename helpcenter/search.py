@@ -227,11 +227,13 @@ class Searcher:
             scores = self._rrf(idx, dense_ids, kw_ids)
         else:
             scores = self._score_fusion(idx, qvec, sims, kw, candidates)
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
-        hits = [self._hit(idx, qvec, tokens, art, score) for art, score in ranked]
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        hits = [self._hit(idx, qvec, tokens, art, score) for art, score in ranked[:k]]
         timings["fuse"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        confident = bool(hits) and hits[0].confident
+        # Close enough to a passage, and clearly ahead of the next article (see README).
+        leads = s.fusion == "rrf" or len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= s.confident_margin
+        confident = bool(hits) and hits[0].confident and leads
         response = SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings)
         with self._lock:
             self._answers[key] = response

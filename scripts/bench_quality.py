@@ -90,27 +90,40 @@ def mapped_qrels(path: Path, id_map: dict[str, str]) -> dict[str, set[str]]:
 
 
 FLOORS = (0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92)
+MARGINS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
 def calibrate(searcher: Searcher, queries: list[dict[str, str]], qrels: dict[str, set[str]],
-              unanswerable: list[dict[str, str]]) -> dict[str, list[float]]:
-    """What each `confident` floor would mean: the answer is confident when the top
-    result's best passage cosine reaches the floor. For each floor: coverage (share of
-    queries confident), precision (share of confident answers whose first result is
-    right) and, where there is a set of unanswerable questions, the share flagged."""
-    top = []
-    for q in queries:
-        if q["id"] in qrels:
-            r = searcher.search(q["text"], 1)
-            top.append((r.results[0].dense if r.results else 0.0, bool(r.results) and r.results[0].id in qrels[q["id"]]))
-    off = [r.results[0].dense if r.results else 0.0 for r in (searcher.search(q["text"], 1) for q in unanswerable)]
-    out: dict[str, list[float]] = {"coverage": [], "precision": [], "unanswerable flagged": []}
-    for floor in FLOORS:
-        sure = [ok for cos, ok in top if cos >= floor]
-        out["coverage"].append(len(sure) / max(1, len(top)))
-        out["precision"].append(sum(sure) / len(sure) if sure else float("nan"))
-        out["unanswerable flagged"].append(sum(c < floor for c in off) / len(off) if off else float("nan"))
-    return out
+              unanswerable: list[dict[str, str]]) -> dict[str, dict[str, list[float]]]:
+    """What each `confident` rule would mean. An answer is confident when the top result's
+    best passage cosine reaches the floor and its fused score leads the second article's
+    by the margin. For each floor (at the configured margin) and each margin (at the
+    configured floor): coverage (share of queries confident), precision (share of
+    confident answers whose first result is right) and, where there is a set of
+    unanswerable questions, the share flagged."""
+    def features(text: str) -> tuple[float, float, str | None]:
+        r = searcher.search(text, 2).results
+        if not r:
+            return 0.0, 0.0, None
+        return r[0].dense, r[0].score - (r[1].score if len(r) > 1 else 0.0), r[0].id
+
+    top = [(cos, lead, first in qrels[q["id"]])
+           for q in queries if q["id"] in qrels for cos, lead, first in [features(q["text"])]]
+    off = [features(q["text"])[:2] for q in unanswerable]
+    settings = searcher.settings
+
+    def table(rules: list[tuple[float, float]]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {"coverage": [], "precision": [], "unanswerable flagged": []}
+        for floor, margin in rules:
+            sure = [ok for cos, lead, ok in top if cos >= floor and lead >= margin]
+            out["coverage"].append(len(sure) / max(1, len(top)))
+            out["precision"].append(sum(sure) / len(sure) if sure else float("nan"))
+            out["unanswerable flagged"].append(
+                sum(not (c >= floor and m >= margin) for c, m in off) / len(off) if off else float("nan"))
+        return out
+
+    return {"floor": table([(f, settings.confident_margin) for f in FLOORS]),
+            "margin": table([(settings.confident_floor, m) for m in MARGINS])}
 
 
 def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]],
@@ -247,16 +260,20 @@ def main() -> None:
         print(f"| {r['set']} | {r['method']} | {r['queries']} | "
               + " | ".join(f"{r[k]:.3f}" if k in r else "—" for k in keys) + " |")
     calibrated = [r for r in rows if "calibration" in r]
-    if calibrated:
-        print(f"\n`confident` floor (top result's best passage cosine; now {base.confident_floor:.2f}): "
-              "coverage = share of queries answered confidently, precision = share of those whose first "
-              "result is right (strict), flagged = share of unanswerable questions not confident")
-        print("| set | measure | " + " | ".join(f"{f:.2f}" for f in FLOORS) + " |")
-        print("|---|---|" + "---|" * len(FLOORS))
+    for rule, values in (("floor", FLOORS), ("margin", MARGINS)):
+        if not calibrated:
+            break
+        fixed = (f"margin {base.confident_margin:.3f}" if rule == "floor" else f"floor {base.confident_floor:.2f}")
+        print(f"\n`confident` by {rule} (at the configured {fixed}; now floor {base.confident_floor:.2f}, "
+              f"margin {base.confident_margin:.3f}): coverage = share of queries answered confidently, "
+              "precision = share of those whose first result is right (strict), flagged = share of "
+              "unanswerable questions not confident")
+        print(f"| set | measure | " + " | ".join(f"{v:g}" for v in values) + " |")
+        print("|---|---|" + "---|" * len(values))
         for r in calibrated:
-            for measure, values in r["calibration"].items():
-                if not all(v != v for v in values):  # skip all-NaN rows (no unanswerable set)
-                    print(f"| {r['set']} | {measure} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+            for measure, numbers in r["calibration"][rule].items():
+                if not all(v != v for v in numbers):  # skip all-NaN rows (no unanswerable set)
+                    print(f"| {r['set']} | {measure} | " + " | ".join(f"{v:.2f}" for v in numbers) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, ensure_ascii=False, indent=2), "utf-8")
 

@@ -60,6 +60,30 @@ def test_confidence_floor(built):
     assert lax.search("客服邮箱是多少").confident
 
 
+def test_a_near_tie_between_two_articles_is_not_a_confident_answer(tmp_path, settings):
+    from helpcenter.build import build_index
+    from tests.conftest import TINY, write_tree
+
+    # Two articles (same title, say in two product lines) answer alike: the first is a coin toss.
+    refund = "\n## 到账时间\n\n退款会在七个工作日内原路退回到付款账户。\n"
+    articles = write_tree(tmp_path / "tie", dict(TINY, **{
+        "orders/refund-time.md": "---\ntitle: 退款到账时间\n---\n" + refund,
+        "orders/refund-card.md": "---\ntitle: 退款到账时间\n---\n" + refund,
+    }))
+    s = settings.with_overrides(articles_dir=str(articles), index_dir=str(tmp_path / "tie-index"),
+                                confident_floor=0.8)  # the hash embedder scores lower than e5
+    build_index(s)
+    searcher = Searcher(s, embedder=HashEmbedder(256))
+    tie = searcher.search("退款会在七个工作日内原路退回到付款账户")
+    assert {h.id for h in tie.results[:2]} == {"orders/refund-time", "orders/refund-card"}
+    assert tie.results[0].dense >= s.confident_floor  # close to a passage, yet
+    assert not tie.confident
+    clear = searcher.search("物流一直不更新")
+    assert clear.results[0].id == "orders/track-order" and clear.confident
+    no_margin = Searcher(s.with_overrides(confident_margin=0.0), embedder=HashEmbedder(256))
+    assert no_margin.search("退款会在七个工作日内原路退回到付款账户").confident
+
+
 def test_rrf_rewards_articles_found_by_both_retrievers(built):
     s = Searcher(built.with_overrides(fusion="rrf"), embedder=HashEmbedder(256))
     idx = s.index()
