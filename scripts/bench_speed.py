@@ -33,6 +33,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -98,6 +99,34 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return totals["Rss:"] / 1024, totals["Pss:"] / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (gunicorn master + workers)."""
+    total = 0.0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def measured(server_pid: int, load: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """Run one load level and add the CPU each request cost the server and this client.
+
+    The client shares the machine's cores with the server, so req/s understates what the
+    server alone could do; server CPU per request says what it costs wherever it runs.
+    """
+    server0, client0 = cpu_seconds(server_pid), time.process_time()
+    row = load()
+    done = max(1, row["requests"] + row["errors"])
+    row["server_cpu_ms"] = (cpu_seconds(server_pid) - server0) * 1000 / done
+    row["client_cpu_ms"] = (time.process_time() - client0) * 1000 / done
+    return row
+
+
 def http_load(base: str, popular: list[str], rare: list[str], clients: int, seconds: float,
               max_requests: int) -> dict[str, float]:
     """Bounded closed-loop load: `clients` threads until the time or request budget is spent.
@@ -157,7 +186,7 @@ def main() -> None:
     ap.add_argument("--rates", default="20,40,60", help="fixed arrival rates (req/s) for the open-loop levels")
     ap.add_argument("--variants", default="",
                     help="server configurations to load side by side, `;`-separated; each a `,`-separated list "
-                         "of HELPCENTER_*=value and workers=N, e.g. 'workers=2;workers=1,HELPCENTER_EMBED_THREADS=1'")
+                         "of HELPCENTER_*=value, workers=N and threads=N (per worker; 4 as scripts/run), e.g. 'workers=2;workers=1,HELPCENTER_EMBED_THREADS=1'")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     bench = Path(args.bench)
@@ -232,29 +261,35 @@ def main() -> None:
     for variant in args.variants.split(";"):
         env_over = dict(kv.split("=", 1) for kv in variant.split(",") if "=" in kv)
         workers = env_over.pop("workers", str(args.workers))
+        threads = env_over.pop("threads", "4")  # as scripts/run serves
         # Each level gets its own slice of the long tail, so no level sees another's answers cached.
         levels = 3 + len([r for r in args.rates.split(",") if r])
         slices = [tail[i::levels] for i in range(levels)]
-        rows, steady, rss, pss = serve_and_load(work, last_settings.index_dir, workers, env_over, popular,
-                                                slices, args)
-        results.append((variant or "defaults", workers, rows, steady, rss, pss))
-    print(f"\nHTTP /api/search, gunicorn x 8 threads, {sizes[-1] or 'shipped'} articles; half the requests repeat "
+        rows, steady, rss, pss = serve_and_load(work, last_settings.index_dir, workers, threads, env_over,
+                                                popular, slices, args)
+        results.append((variant or "defaults", f"{workers} x {threads}", rows, steady, rss, pss))
+    print(f"\nHTTP /api/search, gunicorn, {sizes[-1] or 'shipped'} articles; half the requests repeat "
           f"20 popular questions, the other half each ask a new one; {args.http_seconds:.0f}s per level")
-    print("| server settings | workers | clients | requests | errors | req/s | p50 ms | p99 ms | RSS MB | PSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for variant, workers, rows, _steady, rss, pss in results:
+    print("| server settings | workers x threads | clients | requests | errors | req/s | p50 ms | p99 ms "
+          "| server CPU ms/req | client CPU ms/req | RSS MB | PSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for variant, shape, rows, _steady, rss, pss in results:
         for r in rows:
-            print(f"| {variant} | {workers} | {r['clients']} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
-                  f"{r['p50']:.1f} | {r['p99']:.1f} | {rss:.0f} | {pss:.0f} |")
+            print(f"| {variant} | {shape} | {r['clients']} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
+                  f"{r['p50']:.1f} | {r['p99']:.1f} | {r['server_cpu_ms']:.1f} | {r['client_cpu_ms']:.1f} | "
+                  f"{rss:.0f} | {pss:.0f} |")
     if args.rates:
         print("\nsame mix at a fixed arrival rate (open loop): the latency a visitor sees at that traffic")
-        print("| server settings | workers | offered req/s | requests | errors | p50 ms | p99 ms |")
-        print("|---|---|---|---|---|---|---|")
-        for variant, workers, _rows, steady, _rss, _pss in results:
+        print("| server settings | workers x threads | offered req/s | requests | errors | p50 ms | p99 ms "
+              "| server CPU ms/req |")
+        print("|---|---|---|---|---|---|---|---|")
+        for variant, shape, _rows, steady, _rss, _pss in results:
             for r in steady:
-                print(f"| {variant} | {workers} | {r['rate']:.0f} | {r['requests']} | {r['errors']} | "
-                      f"{r['p50']:.1f} | {r['p99']:.1f} |")
-    print("\nRSS counts pages the workers share once per process; PSS splits them (the memory really used).")
+                print(f"| {variant} | {shape} | {r['rate']:.0f} | {r['requests']} | {r['errors']} | "
+                      f"{r['p50']:.1f} | {r['p99']:.1f} | {r['server_cpu_ms']:.1f} |")
+    print(f"\nThe load generator runs on the same {os.cpu_count()} cores as the server: server CPU per "
+          f"request says what the server could serve alone ({os.cpu_count()} cores x 1000 / that figure).")
+    print("RSS counts pages the workers share once per process; PSS splits them (the memory really used).")
 
 
 def open_loop(base: str, popular: list[str], rare: list[str], rate: float, seconds: float) -> dict[str, float]:
@@ -296,7 +331,8 @@ def open_loop(base: str, popular: list[str], rare: list[str], rate: float, secon
             "p50": pct(latencies, 50), "p99": pct(latencies, 99)}
 
 
-def serve_and_load(work: Path, index_dir: str, workers: str, env_over: dict[str, str], popular: list[str],
+def serve_and_load(work: Path, index_dir: str, workers: str, threads: str, env_over: dict[str, str],
+                   popular: list[str],
                    slices: list[list[str]], args: argparse.Namespace) -> tuple[list[dict[str, float]], float, float]:
     """Start the production server on a free loopback port, load it at 1, 8 and 32 clients, stop it."""
     port = free_port()
@@ -304,7 +340,7 @@ def serve_and_load(work: Path, index_dir: str, workers: str, env_over: dict[str,
                HELPCENTER_INSTANCE_DIR=str(work / "instance"), HELPCENTER_RATE_LIMIT_API="10000000 per minute")
     env.setdefault("HELPCENTER_EMBED_THREADS", "1")  # as scripts/run serves
     env.update(env_over)
-    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", workers, "--threads", "8",
+    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", workers, "--threads", threads,
                                "--bind", f"127.0.0.1:{port}", "helpcenter.web.wsgi:app"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -319,10 +355,11 @@ def serve_and_load(work: Path, index_dir: str, workers: str, env_over: dict[str,
                     sys.exit("server did not start")
                 time.sleep(0.5)
         http_load(base, popular, ["预热"], 4, 3, 200)  # warm every worker
-        rows = [http_load(base, popular, part, c, args.http_seconds, 20000)
+        rows = [measured(server.pid, lambda c=c, part=part: http_load(base, popular, part, c, args.http_seconds, 20000))
                 for c, part in zip((1, 8, 32), slices[:3])]
         rates = [float(r) for r in args.rates.split(",") if r]
-        steady = [open_loop(base, popular, part, r, args.http_seconds) for r, part in zip(rates, slices[3:])]
+        steady = [measured(server.pid, lambda r=r, part=part: open_loop(base, popular, part, r, args.http_seconds))
+                  for r, part in zip(rates, slices[3:])]
         rss, pss = memory_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
