@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--rates", default="20,40,60", help="fixed arrival rates (req/s) for the open-loop levels")
     ap.add_argument("--variants", default="",
                     help="server configurations to load side by side, `;`-separated; each a `,`-separated list "
-                         "of HELPCENTER_*=value, workers=N and threads=N (per worker; 4 as scripts/run), e.g. 'workers=2;workers=1,HELPCENTER_EMBED_THREADS=1'")
+                         "of HELPCENTER_*=value, workers=N and threads=N (per worker; 8 as scripts/run), e.g. 'workers=2;workers=1,HELPCENTER_EMBED_THREADS=1'")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     bench = Path(args.bench)
@@ -261,7 +261,7 @@ def main() -> None:
     for variant in args.variants.split(";"):
         env_over = dict(kv.split("=", 1) for kv in variant.split(",") if "=" in kv)
         workers = env_over.pop("workers", str(args.workers))
-        threads = env_over.pop("threads", "4")  # as scripts/run serves
+        threads = env_over.pop("threads", "8")  # as scripts/run serves
         # Each level gets its own slice of the long tail, so no level sees another's answers cached.
         levels = 3 + len([r for r in args.rates.split(",") if r])
         slices = [tail[i::levels] for i in range(levels)]
