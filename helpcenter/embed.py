@@ -103,7 +103,11 @@ class OnnxEmbedder:
         self._prompts = {"query": "query: ", "passage": "passage: "}
 
     def token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """<s> pieces </s>, cut to the model's 512 positions, padded: (ids, mask)."""
+        """<s> pieces </s>, cut to the model's 512 positions, padded: (ids, mask).
+
+        SentencePiece collapses runs of whitespace; stripping the ends as well makes
+        its ids those of tokenizer.json for any text.
+        """
         pieces = self._tok.encode([t.strip() for t in texts])
         rows = [[0, *p[:510], 2] for p in pieces]
         width = max(len(r) for r in rows)
@@ -127,7 +131,7 @@ class OnnxEmbedder:
             batches = tqdm(batches, desc="embedding", unit="batch")
         for start in batches:
             rows = order[start : start + batch_size]
-            ids, mask = self.token_ids([prompt + texts[i].strip() for i in rows])
+            ids, mask = self.token_ids([prompt + texts[i] for i in rows])
             feed = {"input_ids": ids, "attention_mask": mask}
             if self._word_rows is not None:
                 feed[WORD_EMBEDDINGS_INPUT] = dequantise_q4(self._word_rows[ids])

@@ -260,15 +260,13 @@ def main() -> None:
         print(f"| {r['set']} | {r['method']} | {r['queries']} | "
               + " | ".join(f"{r[k]:.3f}" if k in r else "—" for k in keys) + " |")
     calibrated = [r for r in rows if "calibration" in r]
-    for rule, values in (("floor", FLOORS), ("margin", MARGINS)):
-        if not calibrated:
-            break
+    for rule, values in (("floor", FLOORS), ("margin", MARGINS)) if calibrated else ():
         fixed = (f"margin {base.confident_margin:.3f}" if rule == "floor" else f"floor {base.confident_floor:.2f}")
         print(f"\n`confident` by {rule} (at the configured {fixed}; now floor {base.confident_floor:.2f}, "
               f"margin {base.confident_margin:.3f}): coverage = share of queries answered confidently, "
               "precision = share of those whose first result is right (strict), flagged = share of "
               "unanswerable questions not confident")
-        print(f"| set | measure | " + " | ".join(f"{v:g}" for v in values) + " |")
+        print("| set | measure | " + " | ".join(f"{v:g}" for v in values) + " |")
         print("|---|---|" + "---|" * len(values))
         for r in calibrated:
             for measure, numbers in r["calibration"][rule].items():
