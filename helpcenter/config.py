@@ -107,7 +107,7 @@ class Settings:
             raise ConfigError(f"retrieval: unknown value {self.retrieval!r} (use hybrid, dense or keyword)")
         if self.ann not in {"auto", "flat", "hnsw", "ivf"}:
             raise ConfigError(f"ann: unknown value {self.ann!r} (use auto, flat, hnsw or ivf)")
-        from .hours import SupportHours
+        from .support.hours import SupportHours
 
         try:
             SupportHours.parse(self.support_hours, self.support_timezone)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import Settings
-from .storage import Storage
+from .support.storage import Storage
 
 
 def instance_path(settings: Settings) -> Path:

@@ -27,12 +27,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpcenter.build import build_index  # noqa: E402
 from helpcenter.config import Settings, load_settings  # noqa: E402
-from helpcenter.embed import embedder_for  # noqa: E402
-from helpcenter.evaluate import evaluate, read_qrels, read_queries  # noqa: E402
-from helpcenter.importer import ImportError_, article_slug, import_faq  # noqa: E402
-from helpcenter.search import Searcher  # noqa: E402
+from helpcenter.engine.build import build_index  # noqa: E402
+from helpcenter.engine.embed import embedder_for  # noqa: E402
+from helpcenter.engine.evaluate import evaluate, read_qrels, read_queries  # noqa: E402
+from helpcenter.engine.importer import ImportError_, article_slug, import_faq  # noqa: E402
+from helpcenter.engine.search import Searcher  # noqa: E402
 
 CATEGORY = "bench"
 METHODS = {
@@ -137,7 +137,7 @@ def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]
           f"{report.embedded} embedded in {time.perf_counter() - t:.0f}s", file=sys.stderr)
     cache: OrderedDict = OrderedDict()
     # Embed every query once, in batches, shared by all methods.
-    from helpcenter.text import normalise
+    from helpcenter.engine.text import normalise
 
     texts = sorted({normalise(q["text"])[: settings.max_query_chars] for q in queries})
     for text, vec in zip(texts, embedder.encode(texts, "query", batch_size=64)):
@@ -175,9 +175,9 @@ def txtai_peer(name: str, articles: Path, queries: list[dict[str, str]],
     except ImportError:
         print(f"[{name}] txtai: not installed (scripts/install --bench); peer row skipped", file=sys.stderr)
         return None
-    from helpcenter.content import load_articles
-    from helpcenter.default_model import DEFAULT_MODEL_NAME, ensure_default_model
-    from helpcenter.passages import plain
+    from helpcenter.engine.content import load_articles
+    from helpcenter.engine.default_model import DEFAULT_MODEL_NAME, ensure_default_model
+    from helpcenter.engine.passages import plain
 
     if base.model != DEFAULT_MODEL_NAME:
         folder = base.model

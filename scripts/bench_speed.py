@@ -24,7 +24,6 @@ import os
 import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,10 +37,10 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpcenter.build import build_index  # noqa: E402
 from helpcenter.config import load_settings  # noqa: E402
-from helpcenter.embed import embedder_for  # noqa: E402
-from helpcenter.search import Searcher  # noqa: E402
+from helpcenter.engine.build import build_index  # noqa: E402
+from helpcenter.engine.embed import embedder_for  # noqa: E402
+from helpcenter.engine.search import Searcher  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -216,8 +215,8 @@ def main() -> None:
         report = build_index(s, embedder)
         full = time.perf_counter() - t
         # Raw encoder throughput on the same passage texts, for comparison.
-        from helpcenter.content import load_articles
-        from helpcenter.passages import article_passages
+        from helpcenter.engine.content import load_articles
+        from helpcenter.engine.passages import article_passages
 
         texts = [p.text for a in load_articles(articles).articles.values() for p in article_passages(a)][:2000]
         t = time.perf_counter()

@@ -126,7 +126,7 @@ def settings(tmp_path: Path, tiny_articles: Path) -> Settings:
 
 @pytest.fixture
 def built(settings: Settings) -> Settings:
-    from helpcenter.build import build_index
+    from helpcenter.engine.build import build_index
 
     build_index(settings)
     return settings
@@ -135,8 +135,8 @@ def built(settings: Settings) -> Settings:
 @pytest.fixture
 def make_app(tmp_path: Path, built: Settings):
     """App factory over the tiny index with the hash embedder; overrides go to Settings."""
-    from helpcenter.embed import HashEmbedder
-    from helpcenter.search import Searcher
+    from helpcenter.engine.embed import HashEmbedder
+    from helpcenter.engine.search import Searcher
     from helpcenter.web import create_app
 
     def make(test_config: dict | None = None, **overrides):

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from helpcenter.analytics import SearchClick, SearchLog, build_report, default_period, group_queries
 from helpcenter.cli import main
-from helpcenter.embed import HashEmbedder
-from helpcenter.storage import ArticleViews, Escalation
+from helpcenter.db import ArticleViews, Escalation, SearchClick, SearchLog
+from helpcenter.engine.embed import HashEmbedder
+from helpcenter.insights.report import build_report, default_period, group_queries
 
 from .conftest import csrf_from
 from .databases import database_url  # noqa: F401  (fixture: sqlite and postgresql)
@@ -168,7 +168,7 @@ def test_logging_problems_never_break_a_search(make_app, tmp_path, caplog):
     with app.extensions["hc_storage"].engine.begin() as conn:
         conn.execute(text("DROP TABLE search_clicks"))
         conn.execute(text("DROP TABLE search_log"))
-    with caplog.at_level(logging.WARNING, logger="helpcenter.analytics"):
+    with caplog.at_level(logging.WARNING, logger="helpcenter.insights.searchlog"):
         r = client.get("/search?q=追踪号码")
         api = client.get("/api/search?q=追踪号码")
         flush(app)
@@ -189,7 +189,7 @@ def test_logging_problems_never_break_a_search(make_app, tmp_path, caplog):
 
 
 def test_a_slow_database_does_not_slow_searches(app, client, monkeypatch):
-    from helpcenter.analytics import SearchLogger
+    from helpcenter.insights.searchlog import SearchLogger
 
     write = SearchLogger._write
 
@@ -394,7 +394,7 @@ def test_changing_the_token_signs_everyone_out(make_app, tmp_path):
 @pytest.mark.model
 def test_real_model_groups_chinese_paraphrases_at_the_default_threshold():
     from helpcenter.config import Settings
-    from helpcenter.embed import load_embedder
+    from helpcenter.engine.embed import load_embedder
 
     embedder = load_embedder("multilingual-e5-small")
     counts = [("怎么开发票", 4), ("能开发票吗", 2), ("申请电子发票", 1),

@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpcenter.build import BuildError, build_index, live_build_id
-from helpcenter.embed import HashEmbedder
-from helpcenter.index import load_current
-from helpcenter.search import Searcher
+from helpcenter.engine.build import BuildError, build_index, live_build_id
+from helpcenter.engine.embed import HashEmbedder
+from helpcenter.engine.index import load_current
+from helpcenter.engine.search import Searcher
 
 
 class CountingEmbedder(HashEmbedder):
@@ -148,7 +148,7 @@ def _term_weights(bm25) -> dict[str, np.ndarray]:
 
 
 def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypatch):
-    import helpcenter.build as build_mod
+    import helpcenter.engine.build as build_mod
 
     build_index(settings, HashEmbedder(64))
     rendered, cut = [], []
@@ -175,7 +175,7 @@ def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypa
 
 
 def test_related_articles_are_the_nearest_others():
-    from helpcenter.build import _related
+    from helpcenter.engine.build import _related
 
     vecs = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
     rel = _related(vecs, ["a", "b", "c", "d"], ["a", "b", "c", "d"])

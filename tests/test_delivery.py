@@ -11,15 +11,15 @@ import shutil
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from helpcenter.cli import main
-from helpcenter.delivery import Outbox, replay_spool, spooled_files, write_spool
-from helpcenter.storage import Escalation, NewAttachment, Storage, StorageUnavailable
+from helpcenter.db import Escalation
+from helpcenter.support.delivery import Outbox, replay_spool, spooled_files, write_spool
+from helpcenter.support.storage import NewAttachment, Storage, StorageUnavailable
 
 from .conftest import csrf_from, free_port
 from .databases import database_url, postgres_url  # noqa: F401  (fixtures)

@@ -1,6 +1,6 @@
 import pytest
 
-from helpcenter.evaluate import evaluate, score_ranking
+from helpcenter.engine.evaluate import evaluate, score_ranking
 
 
 def test_metrics_for_one_ranking():

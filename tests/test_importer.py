@@ -3,8 +3,8 @@ import json
 from click.testing import CliRunner
 
 from helpcenter.cli import main
-from helpcenter.content import load_articles
-from helpcenter.importer import article_slug
+from helpcenter.engine.content import load_articles
+from helpcenter.engine.importer import article_slug
 
 
 def test_jsonl_and_csv_become_clean_articles(tmp_path):

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from helpcenter.build import build_index
-from helpcenter.embed import HashEmbedder
-from helpcenter.index import IndexCorrupt, IndexMismatch, IndexMissing, current_target, load_build
-from helpcenter.search import IndexHandle, Searcher
+from helpcenter.engine.build import build_index
+from helpcenter.engine.embed import HashEmbedder
+from helpcenter.engine.index import IndexCorrupt, IndexMismatch, IndexMissing, current_target, load_build
+from helpcenter.engine.search import IndexHandle, Searcher
 
 
 def live(settings) -> Path:

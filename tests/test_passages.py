@@ -1,5 +1,5 @@
-from helpcenter.content import Article
-from helpcenter.passages import MAX_PASSAGE_CHARS, article_passages, sections
+from helpcenter.engine.content import Article
+from helpcenter.engine.passages import MAX_PASSAGE_CHARS, article_passages, sections
 
 
 def make(body: str, questions=None) -> Article:

@@ -12,10 +12,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from helpcenter.analytics import SearchClick, SearchLog
 from helpcenter.cli import main
-from helpcenter.privacy import delete_person, export_person, purge_expired
-from helpcenter.storage import Attachment, Escalation
+from helpcenter.db import Attachment, Escalation, SearchClick, SearchLog
+from helpcenter.support.privacy import delete_person, export_person, purge_expired
 
 from .databases import database_url  # noqa: F401  (fixture: sqlite and postgresql)
 from .test_web import contact_form, png_bytes

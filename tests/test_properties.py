@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpcenter.render import render_article
+from helpcenter.engine.render import render_article
 
 from .conftest import csrf_from
 
@@ -91,8 +91,8 @@ def test_article_markdown_never_renders_script(body):
 def test_xss_corpus_never_executes_in_the_browser(app, built):
     from pathlib import Path
 
-    from helpcenter.build import build_index
-    from helpcenter.embed import HashEmbedder
+    from helpcenter.engine.build import build_index
+    from helpcenter.engine.embed import HashEmbedder
     from helpcenter.web.live import chromium, serve_in_thread
 
     (Path(built.articles_dir) / "contact" / "evil.md").write_text(

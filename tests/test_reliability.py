@@ -20,9 +20,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from helpcenter.build import build_index, live_build_id
-from helpcenter.embed import HashEmbedder
-from helpcenter.index import load_current
+from helpcenter.engine.build import build_index, live_build_id
+from helpcenter.engine.embed import HashEmbedder
+from helpcenter.engine.index import load_current
 from helpcenter.web.live import serve_in_thread
 
 from .databases import database_url, postgres_url  # noqa: F401  (fixtures)
@@ -77,7 +77,7 @@ def test_concurrent_escalations_are_all_stored_and_notified_once(make_app, datab
     assert len(set(refs)) == n
     from sqlalchemy import func, select
 
-    from helpcenter.storage import Escalation
+    from helpcenter.db import Escalation
     with storage.session() as s:
         assert s.scalar(select(func.count()).select_from(Escalation)) == n
     assert sorted(smtp.refs(SUPPORT)) == sorted(refs)  # every request notified, each exactly once

@@ -1,5 +1,5 @@
-from helpcenter.passages import sections
-from helpcenter.render import render_article
+from helpcenter.engine.passages import sections
+from helpcenter.engine.render import render_article
 
 
 def test_script_and_dangerous_attributes_are_removed():

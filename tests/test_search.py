@@ -1,7 +1,7 @@
 import pytest
 
-from helpcenter.embed import HashEmbedder
-from helpcenter.search import Searcher, make_snippet
+from helpcenter.engine.embed import HashEmbedder
+from helpcenter.engine.search import Searcher, make_snippet
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_confidence_floor(built):
 
 
 def test_a_near_tie_between_two_articles_is_not_a_confident_answer(tmp_path, settings):
-    from helpcenter.build import build_index
+    from helpcenter.engine.build import build_index
     from tests.conftest import TINY, write_tree
 
     # Two articles (same title, say in two product lines) answer alike: the first is a coin toss.

@@ -8,9 +8,9 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from helpcenter import storage as storage_mod
-from helpcenter.storage import (DuplicateReference, Escalation, NewAttachment, OutboxMessage, Storage,
-                                StorageUnavailable, utcnow)
+from helpcenter.db import Escalation, OutboxMessage, utcnow
+from helpcenter.support import storage as storage_mod
+from helpcenter.support.storage import DuplicateReference, NewAttachment, Storage, StorageUnavailable
 
 from .databases import database_url  # noqa: F401  (fixture: sqlite and postgresql)
 

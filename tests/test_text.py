@@ -1,4 +1,4 @@
-from helpcenter.text import Tokenizer, dictionary_fingerprint, normalise
+from helpcenter.engine.text import Tokenizer, dictionary_fingerprint, normalise
 
 
 def test_normalise_width_script_case_and_variants():
@@ -32,7 +32,7 @@ def test_fingerprint_follows_dictionary_contents(tmp_path):
 
 
 def test_char_ngrams_survive_segmentation_differences():
-    from helpcenter.text import char_ngrams
+    from helpcenter.engine.text import char_ngrams
 
     grams = char_ngrams("LINE客服電話")
     assert "line" in grams and "客服" in grams and "电话" in grams and "服电" in grams

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from helpcenter.build import build_index
-from helpcenter.embed import HashEmbedder
-from helpcenter.storage import Escalation, Feedback
+from helpcenter.db import Escalation, Feedback
+from helpcenter.engine.build import build_index
+from helpcenter.engine.embed import HashEmbedder
 
 from .conftest import csrf_from, free_port
 

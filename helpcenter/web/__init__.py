@@ -19,10 +19,10 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from ..config import Settings, load_settings
-from ..hours import SupportHours
-from ..index import IndexError_
-from ..search import Searcher
-from ..storage import Storage, StorageUnavailable
+from ..engine.index import IndexError_
+from ..engine.search import Searcher
+from ..support.hours import SupportHours
+from ..support.storage import Storage, StorageUnavailable
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
@@ -87,13 +87,13 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         # The site still serves articles and search; submissions are spooled until it is back.
         log.error("database unavailable at start-up: %s", exc)
     app.extensions["hc_storage"] = storage
-    from ..delivery import Outbox, spool_path
+    from ..support.delivery import Outbox, spool_path
 
     app.extensions["hc_spool_dir"] = spool_path(settings)
     if settings.outbox_worker:
         # Delivers notifications and replays the spool; safe in every process of every node.
         app.extensions["hc_outbox"] = Outbox(storage, settings).start()
-    from ..privacy import start_retention
+    from ..support.privacy import start_retention
 
     start_retention(storage, upload_dir, settings.retention_days)  # purge now, then hourly (when set)
 
@@ -186,7 +186,7 @@ def _register_errors(app: Flask) -> None:
         ok = bool(index_info["ok"]) and storage_ok
         body: dict[str, Any] = {"ok": ok, "index": index_info, "database": storage_ok}
         try:  # informative only: pending/failed notifications and requests spooled on this node
-            from ..delivery import spooled_files
+            from ..support.delivery import spooled_files
 
             body["spooled"] = len(spooled_files(app.extensions["hc_spool_dir"]))
             if storage_ok:

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..analytics import build_report, default_period
+from ..insights.report import build_report, default_period
 from . import limiter
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from flask_wtf.csrf import generate_csrf
 from werkzeug.datastructures import MultiDict
 
-from ..storage import StorageUnavailable
+from ..support.storage import StorageUnavailable
 from . import context, limiter, tracking
 from .escalate import EscalationForm, Queued, expected_reply, submit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 
-from ..search import Searcher
-from ..storage import StorageUnavailable
+from ..engine.search import Searcher
+from ..support.storage import StorageUnavailable
 from . import context, limiter, tracking
 
 bp = Blueprint("browse", __name__)

@@ -2,7 +2,7 @@
 
 The same validation serves the HTML form and ``POST /api/escalations``. A
 reference is shown only after the request is committed to the database, or,
-when the database is down, written durably to the spool (helpcenter.delivery),
+when the database is down, written durably to the spool (helpcenter.support.delivery),
 from where it is stored as soon as the database is back. Only if even the spool
 cannot be written does the person get the form back with everything they typed.
 Notifications (support inbox, confirmation e-mail, webhook) go through the outbox.
@@ -26,9 +26,9 @@ from werkzeug.datastructures import FileStorage
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Email, Length, Optional, ValidationError
 
-from ..delivery import planned_deliveries, write_spool
-from ..index import IndexError_
-from ..storage import NewAttachment, StorageUnavailable
+from ..engine.index import IndexError_
+from ..support.delivery import planned_deliveries, write_spool
+from ..support.storage import NewAttachment, StorageUnavailable
 from . import context, limiter, tracking
 
 bp = Blueprint("escalate", __name__)
@@ -158,7 +158,7 @@ def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]
     attachments = save_uploads(uploads)
     settings = current_app.extensions["hc_settings"]
     try:
-        # The notifications are queued in the same transaction (see helpcenter.delivery).
+        # The notifications are queued in the same transaction (see helpcenter.support.delivery).
         esc = current_app.extensions["hc_storage"].add_escalation(
             fields, visit, attachments, outbox=planned_deliveries(settings, fields))
     except StorageUnavailable as exc:

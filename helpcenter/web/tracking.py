@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app, redirect, request, session, url_for
 
-from ..analytics import SearchLogger
+from ..insights.searchlog import SearchLogger
 
 log = logging.getLogger(__name__)
 

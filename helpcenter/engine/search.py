@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Settings
+from ..config import Settings
 from .embed import Embedder, embedder_for, identity_for
 from .index import IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
 from .text import Tokenizer, char_ngrams, get_tokenizer, normalise

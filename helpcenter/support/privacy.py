@@ -3,7 +3,7 @@
 What the site stores about a person is in their escalations (name, e-mail,
 phone, device, order number, description, the visit context) and the
 screenshots they attached (files in the upload folder). The visit context also
-holds the random visit id of :mod:`helpcenter.analytics`, which links the
+holds the random visit id of :mod:`helpcenter.insights.searchlog`, which links the
 searches of that visit to the escalation; export includes those searches and
 delete removes them.
 
@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, or_, select
 
-from .analytics import SearchClick, SearchLog
-from .storage import Attachment, Escalation, Storage, utcnow
+from ..db import Attachment, Escalation, SearchClick, SearchLog, utcnow
+from .storage import Storage
 
 log = logging.getLogger(__name__)
 

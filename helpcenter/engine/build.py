@@ -23,12 +23,25 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
+from ..config import Settings
 from .bm25 import BM25
-from .config import Settings
 from .content import Collection, Problem, load_articles
 from .embed import Embedder, embedder_for, identity_for
-from .index import (BUILDS, FORMAT_VERSION, IndexError_, LoadedIndex, current_target, grow_ann, load_build,
-                    load_current, prune_builds, publish, resolved_ann_kind, stored_vectors, write_build)
+from .index import (
+    BUILDS,
+    FORMAT_VERSION,
+    IndexError_,
+    LoadedIndex,
+    current_target,
+    grow_ann,
+    load_build,
+    load_current,
+    prune_builds,
+    publish,
+    resolved_ann_kind,
+    stored_vectors,
+    write_build,
+)
 from .passages import PASSAGE_RULES_VERSION, Passage, article_passages
 from .render import render_article
 from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise

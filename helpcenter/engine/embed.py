@@ -16,16 +16,11 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ..config import Settings
 
-from .default_model import (
-    DEFAULT_MODEL_NAME,
-    WORD_EMBEDDINGS_INPUT,
-    cache_root,
-    dequantise_q4,
-    ensure_default_model,
-    source_fingerprint,
-)
+from .default_model import ensure_default_model
+from .model_files import DEFAULT_MODEL_NAME, cache_root, source_fingerprint
+from .onnx_model import OnnxEmbedder
 
 
 class Embedder(Protocol):
@@ -72,71 +67,6 @@ class SentenceTransformerEmbedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
-
-
-class OnnxEmbedder:
-    """The default model through ONNX Runtime: same vectors as torch, about twice as fast.
-
-    Needs neither torch nor sentence-transformers at run time, so the site starts
-    in a fraction of the time. ``precision="int8"`` uses the dynamically quantised
-    graph (faster still, slightly different vectors, so its own model identity).
-    """
-
-    def __init__(self, folder: Path, precision: str = "fp32", threads: int = 0) -> None:
-        import onnxruntime as ort
-        import sentencepiece
-
-        from .default_model import ONNX_FILE, ONNX_INT8_FILE, SPM_FILE, WORD_EMBEDDINGS_FILE
-
-        self.dim = 384
-        self.name = ""
-        self._tok = sentencepiece.SentencePieceProcessor(model_file=str(folder / SPM_FILE))
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            # Busy-waiting workers only pay off when one encode owns the cores.
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        model_file = folder / (ONNX_INT8_FILE if precision == "int8" else ONNX_FILE)
-        self._session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
-        # fp32 graph: we look up the word-embedding rows (see default_model).
-        self._word_rows = np.load(folder / WORD_EMBEDDINGS_FILE) if precision == "fp32" else None
-        self._prompts = {"query": "query: ", "passage": "passage: "}
-
-    def token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """<s> pieces </s>, cut to the model's 512 positions, padded: (ids, mask).
-
-        SentencePiece collapses runs of whitespace; stripping the ends as well makes
-        its ids those of tokenizer.json for any text.
-        """
-        pieces = self._tok.encode([t.strip() for t in texts])
-        rows = [[0, *p[:510], 2] for p in pieces]
-        width = max(len(r) for r in rows)
-        ids = np.ones((len(rows), width), dtype=np.int64)  # 1 = <pad>
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = r
-            mask[i, : len(r)] = 1
-        return ids, mask
-
-    def encode(self, texts: Sequence[str], role: str, batch_size: int = 32,
-               progress: bool = False) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        prompt = self._prompts.get(role, "")
-        # Similar lengths together: less padding per batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        batches = range(0, len(order), batch_size)
-        if progress:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc="embedding", unit="batch")
-        for start in batches:
-            rows = order[start : start + batch_size]
-            ids, mask = self.token_ids([prompt + texts[i] for i in rows])
-            feed = {"input_ids": ids, "attention_mask": mask}
-            if self._word_rows is not None:
-                feed[WORD_EMBEDDINGS_INPUT] = dequantise_q4(self._word_rows[ids])
-            out[rows] = self._session.run(None, feed)[0]
-        return out
 
 
 class HashEmbedder:

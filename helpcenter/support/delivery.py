@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fsutil import fsync_dir
-from .config import Settings
+from ..config import Settings
+from ..db import utcnow
+from ..fsutil import fsync_dir
 from .hours import SupportHours
 from .notify import confirmation_message, send_mail, support_message
-from .storage import (ClaimedMessage, DuplicateReference, NewAttachment, Storage, StorageUnavailable, new_reference,
-                      utcnow)
+from .storage import ClaimedMessage, DuplicateReference, NewAttachment, Storage, StorageUnavailable, new_reference
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,7 @@ def _mark_visit_escalated(storage: Storage, context: dict[str, Any]) -> None:
     """What the web layer does for a stored request: its visit's searches ended in an escalation."""
     if context.get("visit"):
         try:
-            from .analytics import SearchLogger
-
-            SearchLogger(storage).mark_escalated(context["visit"])
+            storage.mark_visit_escalated(context["visit"])
         except Exception:  # analytics must never hold up a replay
             log.exception("search analytics: marking a replayed escalation failed")
 

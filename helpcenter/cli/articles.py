@@ -1,49 +1,25 @@
-"""Thin click commands over the library functions (check, build-index, search, eval, ...)."""
+"""Commands for writers and the index: check, build-index, search, eval, import, setup-model."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from .config import ConfigError, Settings, load_settings
+from .common import articles_option, index_option, model_option, settings_from
 
 
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    try:
-        return load_settings(ctx.obj.get("config"), **overrides)
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
-
-
-articles_option = click.option("--articles", "articles_dir", type=click.Path(file_okay=False),
-                               help="Articles folder (default: articles/).")
-index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False),
-                            help="Index folder (default: index/).")
-model_option = click.option("--model", help="Embedding model name or path (default: the packaged e5-small).")
-
-
-@click.group()
-@click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file (or HELPCENTER_CONFIG).")
-@click.pass_context
-def main(ctx: click.Context, config: str | None) -> None:
-    """helpcenter: a self-hosted help center with hybrid semantic search."""
-    ctx.ensure_object(dict)
-    ctx.obj["config"] = config
-
-
-@main.command()
+@click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.pass_context
 def check(ctx: click.Context, directory: str | None, strict: bool) -> None:
     """Check articles for mistakes before they reach the site (one line per problem)."""
-    from .content import load_articles
+    from ..engine.content import load_articles
 
-    settings = _settings(ctx, articles_dir=directory)
+    settings = settings_from(ctx, articles_dir=directory)
     collection = load_articles(settings.articles_dir)
     for problem in collection.problems:
         click.echo(str(problem), err=problem.severity == "error")
@@ -54,7 +30,7 @@ def check(ctx: click.Context, directory: str | None, strict: bool) -> None:
         sys.exit(1)
 
 
-@main.command("build-index")
+@click.command("build-index")
 @articles_option
 @index_option
 @model_option
@@ -63,9 +39,9 @@ def check(ctx: click.Context, directory: str | None, strict: bool) -> None:
 def build_index_cmd(ctx: click.Context, articles_dir: str | None, index_dir: str | None,
                     model: str | None, quiet: bool) -> None:
     """Build the search index and publish it atomically (incremental)."""
-    from .build import BuildError, build_index
+    from ..engine.build import BuildError, build_index
 
-    settings = _settings(ctx, articles_dir=articles_dir, index_dir=index_dir, model=model)
+    settings = settings_from(ctx, articles_dir=articles_dir, index_dir=index_dir, model=model)
     try:
         report = build_index(settings, log=lambda m: click.echo(m, err=True), progress=not quiet)
     except BuildError as exc:
@@ -86,7 +62,7 @@ def build_index_cmd(ctx: click.Context, articles_dir: str | None, index_dir: str
     )
 
 
-@main.command()
+@click.command()
 @click.argument("query")
 @click.option("-k", default=5, show_default=True, help="Number of articles.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -96,10 +72,10 @@ def build_index_cmd(ctx: click.Context, articles_dir: str | None, index_dir: str
 def search(ctx: click.Context, query: str, k: int, as_json: bool, index_dir: str | None,
            model: str | None) -> None:
     """Search the published index."""
-    from .index import IndexError_
-    from .search import Searcher
+    from ..engine.index import IndexError_
+    from ..engine.search import Searcher
 
-    settings = _settings(ctx, index_dir=index_dir, model=model)
+    settings = settings_from(ctx, index_dir=index_dir, model=model)
     try:
         response = Searcher(settings).search(query, k)
     except IndexError_ as exc:
@@ -121,7 +97,7 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, index_dir: str
         click.echo(f"   {(h.heading + ': ') if h.heading else ''}{_html.unescape(marked)}")
 
 
-@main.command("eval")
+@click.command("eval")
 @click.option("--queries", "queries_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--unanswerable", "unanswerable_path", type=click.Path(exists=True, dir_okay=False),
@@ -133,11 +109,11 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, index_dir: str
 def eval_cmd(ctx: click.Context, queries_path: str, qrels_path: str, unanswerable_path: str | None,
              as_json: bool, index_dir: str | None, model: str | None) -> None:
     """Measure search quality on labelled queries (MRR@10, Recall@k, nDCG@10)."""
-    from .evaluate import evaluate, read_qrels, read_queries
-    from .index import IndexError_
-    from .search import Searcher
+    from ..engine.evaluate import evaluate, read_qrels, read_queries
+    from ..engine.index import IndexError_
+    from ..engine.search import Searcher
 
-    settings = _settings(ctx, index_dir=index_dir, model=model)
+    settings = settings_from(ctx, index_dir=index_dir, model=model)
     searcher = Searcher(settings)
 
     def run(text: str, k: int) -> tuple[list[str], bool]:
@@ -164,14 +140,14 @@ def eval_cmd(ctx: click.Context, queries_path: str, qrels_path: str, unanswerabl
         click.echo(f"  {m['id']} {m['text']!r}: expected {', '.join(m['expected'])}; got {', '.join(m['got'])}")
 
 
-@main.command("import")
+@click.command("import")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--category", required=True, help="Category folder the entries go into (created if missing).")
 @click.option("--name", help="Category display name for a new _category.yml.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="articles", show_default=True)
 def import_cmd(source: str, category: str, name: str | None, out_dir: str) -> None:
     """Import a FAQ export (JSONL or CSV with id, title, text) as articles."""
-    from .importer import ImportError_, import_faq
+    from ..engine.importer import ImportError_, import_faq
 
     try:
         n = import_faq(Path(source), category, Path(out_dir), name)
@@ -180,87 +156,17 @@ def import_cmd(source: str, category: str, name: str | None, out_dir: str) -> No
     click.echo(f"imported {n} entries into {Path(out_dir) / category}; run `helpcenter check {out_dir}`")
 
 
-@main.command("setup-model")
+@click.command("setup-model")
 @model_option
 @click.pass_context
 def setup_model(ctx: click.Context, model: str | None) -> None:
     """Prepare the embedding model offline (the default is assembled from installed packages)."""
-    from .default_model import ModelSetupError
-    from .embed import embedder_for
+    from ..engine.default_model import ModelSetupError
+    from ..engine.embed import embedder_for
 
-    settings = _settings(ctx, model=model)
+    settings = settings_from(ctx, model=model)
     try:
         embedder = embedder_for(settings)
     except (ModelSetupError, OSError) as exc:
         raise click.ClickException(f"model {settings.model!r} cannot be loaded: {exc}") from None
     click.echo(f"model ready: {embedder.name} (dimension {embedder.dim})")
-
-
-@main.command()
-@click.option("--once", is_flag=True, help="One pass (replay the spool, deliver what is due), then exit.")
-@click.option("--retry-failed", is_flag=True, help="First queue the notifications that were given up on again.")
-@click.pass_context
-def deliver(ctx: click.Context, once: bool, retry_failed: bool) -> None:
-    """Deliver queued notifications (e-mail, webhook) and store spooled requests.
-
-    The web processes do this too (HELPCENTER_OUTBOX_WORKER=1); any number of workers may run.
-    """
-    import signal
-
-    from .delivery import Outbox, spool_path, spooled_files
-    from .instance import database_url, instance_path
-    from .storage import Storage, StorageUnavailable
-
-    settings = _settings(ctx)
-    if not settings.database_url:
-        instance_path(settings).mkdir(parents=True, exist_ok=True)
-    storage = Storage(database_url(settings))
-    outbox = Outbox(storage, settings)
-    try:
-        if retry_failed:
-            click.echo(f"queued {storage.retry_failed()} failed notification(s) again")
-        if not once:
-            signal.signal(signal.SIGTERM, lambda *_: outbox.stop(timeout=0))
-            click.echo(f"delivering (worker {outbox.worker_id}); Ctrl-C stops", err=True)
-            try:
-                outbox.run_forever()
-            except KeyboardInterrupt:
-                pass
-            return
-        run = outbox.run_once()
-    except StorageUnavailable as exc:
-        left = len(spooled_files(spool_path(settings)))
-        raise click.ClickException(f"database unavailable ({left} request(s) stay spooled): "
-                                   f"{str(exc).splitlines()[0]}") from None
-    r = run.replay
-    click.echo(f"spool: {len(r.replayed)} stored, {len(r.already_stored)} already stored, "
-               f"{len(r.renamed)} stored under a new reference, {len(r.kept)} kept, {len(r.unreadable)} unreadable")
-    for old_ref, new_ref in r.renamed.items():
-        click.echo(f"  {old_ref} was stored as {new_ref} (its reference had been taken)")
-    click.echo(f"outbox: {len(run.delivered)} delivered, {len(run.retrying)} to retry, {len(run.failed)} given up")
-    counts = storage.outbox_counts()
-    click.echo("queue: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("pending", "sending", "delivered", "failed")))
-    for m in storage.outbox_messages(status="failed"):
-        click.echo(f"  failed: {m.reference} {m.channel} after {m.attempts} attempt(s): {m.last_error}")
-
-
-@main.command()
-@index_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.pass_context
-def serve(ctx: click.Context, index_dir: str | None, host: str, port: int) -> None:
-    """Development server (the README's run command uses gunicorn)."""
-    from .web import create_app
-
-    app = create_app(settings=_settings(ctx, index_dir=index_dir))
-    app.run(host=host, port=port, threaded=True)
-
-
-from .cli_reports import privacy, report  # noqa: E402  (writers' report, personal data)
-
-main.add_command(report)
-main.add_command(privacy)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,5 +1,5 @@
 """E-mails about an escalation: the confirmation to the person who asked for help and the
-notice to the support inbox. They are sent by the outbox worker (helpcenter.delivery)."""
+notice to the support inbox. They are sent by the outbox worker (helpcenter.support.delivery)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import smtplib
 from email.message import EmailMessage
 from typing import Any
 
-from .config import Settings
+from ..config import Settings
 
 
 def confirmation_message(settings: Settings, esc: Any, due: dt.datetime) -> EmailMessage:

@@ -1,0 +1,30 @@
+"""The ``helpcenter`` command: thin click commands over the wings, one module per group.
+
+- :mod:`.articles`: check, build-index, search, eval, import, setup-model (writers, the index)
+- :mod:`.ops`: deliver, serve
+- :mod:`.reports`: report (what people search, what fails)
+- :mod:`.privacy`: export, delete and purge personal data
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import articles, ops, privacy, reports
+
+
+@click.group()
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file (or HELPCENTER_CONFIG).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """helpcenter: a self-hosted help center with hybrid semantic search."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+for command in (articles.check, articles.build_index_cmd, articles.search, articles.eval_cmd, articles.import_cmd,
+                articles.setup_model, ops.deliver, ops.serve, reports.report, privacy.privacy):
+    main.add_command(command)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,39 @@
+"""What every command shares: settings, the usual options, storage and JSON output."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..config import ConfigError, Settings, load_settings
+
+
+def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
+    """Settings for this command: defaults, the config file, the environment, then its options."""
+    try:
+        return load_settings((ctx.find_root().obj or {}).get("config"), **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def open_storage_or_fail(settings: Settings) -> Any:
+    from ..instance import open_storage
+    from ..support.storage import StorageUnavailable
+
+    try:
+        return open_storage(settings)
+    except StorageUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+articles_option = click.option("--articles", "articles_dir", type=click.Path(file_okay=False),
+                               help="Articles folder (default: articles/).")
+index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False),
+                            help="Index folder (default: index/).")
+model_option = click.option("--model", help="Embedding model name or path (default: the packaged e5-small).")

@@ -1,0 +1,153 @@
+"""The schema: every table helpcenter stores, in one place.
+
+Support (requests, votes, the outbox) and insights (the search log) both read and
+write these tables, so they live below both wings: neither imports the other to
+find a table, and ``Storage.create_all()`` sees the whole schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Escalation(Base):
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    category: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    device: Mapped[str | None] = mapped_column(String(200))
+    order_number: Mapped[str | None] = mapped_column(String(64))
+    context: Mapped[str] = mapped_column(Text, default="{}")  # last query, articles shown/read/unhelpful
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    attachments: Mapped[list["Attachment"]] = relationship(back_populates="escalation",
+                                                           cascade="all, delete-orphan")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference, "created_at": self.created_at.isoformat(),
+            "name": self.name, "email": self.email, "phone": self.phone, "category": self.category,
+            "subject": self.subject, "description": self.description, "device": self.device,
+            "order_number": self.order_number, "context": json.loads(self.context or "{}"),
+            "status": self.status,
+            "attachments": [a.as_json() for a in self.attachments],
+        }
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    escalation: Mapped[Escalation] = relationship(back_populates="attachments")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"stored_name": self.stored_name, "original_name": self.original_name,
+                "content_type": self.content_type, "size": self.size}
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    article_id: Mapped[str] = mapped_column(String(200), index=True)
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class ArticleViews(Base):
+    __tablename__ = "article_views"
+
+    article_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    views: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxMessage(Base):
+    """One notification of one escalation (support inbox, requester, webhook), delivered by
+    :mod:`helpcenter.support.delivery`. Inserted in the escalation's own transaction, so a stored
+    request always has its notifications queued. ``status``: pending, sending (claimed by
+    ``claimed_by`` until ``lease_until``), delivered, failed (gave up; kept for people to see).
+    ``target`` records the support inbox or webhook URL configured when it was queued (the
+    setting in force at delivery wins); the requester's address is not copied here but read
+    from the escalation when sending, so deleting or purging a person's data covers it."""
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("escalation_id", "channel", name="uq_outbox_escalation_channel"),
+                      Index("ix_outbox_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    reference: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SearchLog(Base):
+    __tablename__ = "search_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(16), unique=True)  # random; result links carry it (?from=)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    visit_id: Mapped[str] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(8))  # "site" (the /search page) or "api"
+    query: Mapped[str] = mapped_column(Text)  # normalised and masked
+    results: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of article ids, in rank order
+    top_score: Mapped[float | None] = mapped_column(Float)
+    top_dense: Mapped[float | None] = mapped_column(Float)
+    confident: Mapped[bool] = mapped_column(Boolean, index=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    build_id: Mapped[str] = mapped_column(String(64), default="")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "created_at": as_utc(self.created_at).isoformat(), "source": self.source,
+                "query": self.query, "results": json.loads(self.results or "[]"), "top_score": self.top_score,
+                "top_dense": self.top_dense, "confident": self.confident, "escalated": self.escalated}
+
+
+class SearchClick(Base):
+    __tablename__ = "search_clicks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("search_log.id", ondelete="CASCADE"), index=True)
+    article_id: Mapped[str] = mapped_column(String(200))
+    rank: Mapped[int] = mapped_column(Integer)  # 1 = the first result
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
