@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import json
 import logging
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -26,18 +25,9 @@ from ..support.storage import Storage
 
 log = logging.getLogger(__name__)
 
-MAX_QUERY_CHARS = 500          # stored; the searcher already cuts queries to max_query_chars
 MAX_GROUPED_QUERIES = 2000     # distinct unanswered queries embedded for grouping (most frequent first)
 EXAMPLES_PER_GROUP = 5
 COMMENTS_PER_ARTICLE = 5
-PAUSE_AFTER_ERROR = 60.0       # seconds without logging after a database error
-MAX_QUEUE = 10000              # rows waiting for the writer thread; more are dropped
-WRITE_BATCH = 500              # rows per transaction
-WRITER_IDLE_EXIT = 30.0        # seconds; an idle writer thread ends and restarts on the next row
-
-# Personal details people sometimes type into a search box; masked before storing.
-EMAIL_RE = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+", re.IGNORECASE)
-NUMBER_RE = re.compile(r"\+?[0-9](?:[ \-]?[0-9]){6,}")  # 7+ digits: phone, order, ID numbers
 
 
 @dataclass
@@ -149,6 +139,20 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+# Reports cover days in this range: beyond it the day bounds cannot be computed in every
+# time zone (year 1 minus 8 hours is before year 1), and no log can hold such dates anyway.
+FIRST_DAY = dt.date(1970, 1, 1)
+LAST_DAY = dt.date(9999, 12, 30)
+
+
+def period_problem(since: dt.date, until: dt.date) -> str | None:
+    """Why ``since``..``until`` cannot be reported on (in Chinese, for the page and the CLI), or None."""
+    for day in (since, until):
+        if not FIRST_DAY <= day <= LAST_DAY:
+            return f"日期超出范围：{day.isoformat()}，报告日期须在 {FIRST_DAY} 至 {LAST_DAY} 之间。"
+    return None
+
+
 def date_bounds(since: dt.date, until: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
     """[since 00:00, until+1 00:00) in ``timezone``, as UTC datetimes."""
     zone = ZoneInfo(timezone)
@@ -208,6 +212,9 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
     """
     if until < since:
         raise ValueError(f"--until {until} is before --since {since}")
+    problem = period_problem(since, until)
+    if problem:
+        raise ValueError(problem)
     start, end = date_bounds(since, until, timezone)
     titles = titles or {}
     in_range = (SearchLog.created_at >= start) & (SearchLog.created_at < end)

@@ -33,9 +33,6 @@ from ..support.storage import Storage
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 500          # stored; the searcher already cuts queries to max_query_chars
-MAX_GROUPED_QUERIES = 2000     # distinct unanswered queries embedded for grouping (most frequent first)
-EXAMPLES_PER_GROUP = 5
-COMMENTS_PER_ARTICLE = 5
 PAUSE_AFTER_ERROR = 60.0       # seconds without logging after a database error
 MAX_QUEUE = 10000              # rows waiting for the writer thread; more are dropped
 WRITE_BATCH = 500              # rows per transaction
