@@ -14,6 +14,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+# A search box of this many CJK characters (9 bytes each once percent-encoded) still fits
+# gunicorn's largest request line, 8190 bytes (scripts/run sets it).
+MAX_QUERY_CHARS = 900
+
 
 class ConfigError(ValueError):
     """A setting has a bad value; the message names the setting and its source."""
@@ -58,6 +62,10 @@ class Settings:
     confident_margin: float = _setting(
         0.01, "Lead of the first article's fused score over the second's below which the answer is "
         "not confident either (a near tie is a guess); 0 turns it off, ignored for rrf fusion.")
+    result_cut: float = _setting(
+        0.05, "Results whose fused score is more than this share below the best one are left out (0.05: "
+        "below 95% of it); 0 turns it off, ignored for rrf fusion.")
+    max_guesses: int = _setting(5, "At most this many results when search is not confident; 0: no limit.")
     max_query_chars: int = _setting(200, "Longer queries are cut to this many characters.")
     # --- web site ---
     site_name: str = _setting("帮助中心", "Site name shown in the header and e-mails.")
@@ -70,6 +78,9 @@ class Settings:
     ratelimit_storage: str = _setting("memory://", "Flask-Limiter storage URL (e.g. redis://host:6379 for several nodes).")
     rate_limit_forms: str = _setting("10 per minute", "Limit per client on form and API submissions.")
     rate_limit_api: str = _setting("120 per minute", "Limit per client on JSON API reads and searches.")
+    rate_limit_login: str = _setting(
+        "10 per minute; 50 per day", "Limit on failed admin sign-ins, per client and per account: a budget "
+        "of its own, so guessing never blocks the public forms of people sharing that address.")
     smtp_host: str = _setting("", "SMTP server for e-mails; empty: no e-mail is sent.")
     smtp_port: int = _setting(25, "SMTP port.")
     smtp_user: str = _setting("", "SMTP user name (optional).")
@@ -89,6 +100,9 @@ class Settings:
     outbox_poll_seconds: float = _setting(5.0, "How often the delivery worker looks for due notifications and spooled requests.")
     spool_dir: str = _setting("", "Where requests are spooled while the database is down (default: instance/spool).")
     trusted_proxies: int = _setting(0, "Proxies/load balancers in front of the site whose X-Forwarded-For/-Proto are trusted (0: none).")
+    https: int = _setting(
+        0, "1: the site is only served over HTTPS: cookies are `Secure` and every response carries HSTS. 0: the "
+        "same for each request that arrived over HTTPS (directly, or per X-Forwarded-Proto from a trusted proxy).")
     # --- analytics and privacy ---
     admin_token: str = _setting("", "Token for the writers' report at /admin; empty: the admin page is off (404).")
     report_cluster_threshold: float = _setting(
@@ -119,6 +133,15 @@ class Settings:
                      "max_upload_mb", "max_uploads", "response_hours"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.result_cut < 1.0:
+            raise ConfigError(f"result_cut: must be in [0, 1), got {self.result_cut}")
+        if self.max_guesses < 0:
+            raise ConfigError(f"max_guesses: must be 0 (no limit) or more, got {self.max_guesses}")
+        if self.max_query_chars > MAX_QUERY_CHARS:
+            raise ConfigError(f"max_query_chars: at most {MAX_QUERY_CHARS} (a full search box of Chinese must fit "
+                              f"the server's 8190-byte request line), got {self.max_query_chars}")
+        if self.https not in (0, 1):
+            raise ConfigError(f"https: must be 0 or 1, got {self.https}")
         if self.trusted_proxies < 0:
             raise ConfigError(f"trusted_proxies: must be 0 or more, got {self.trusted_proxies}")
         if self.outbox_max_attempts < 1:

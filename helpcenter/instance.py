@@ -7,14 +7,54 @@ setting or SQLite in the instance folder, and the upload folder setting or
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 from .config import Settings
-from .support.storage import Storage
+from .support.storage import Storage, sqlite_file
+
+log = logging.getLogger(__name__)
 
 
 def instance_path(settings: Settings) -> Path:
     return Path(settings.instance_dir).resolve()
+
+
+def make_instance_dir(settings: Settings) -> Path:
+    """The instance folder, created private (0700): it holds personal data and the secret key.
+
+    A folder left readable by an earlier version is tightened, if it is ours.
+    """
+    path = instance_path(settings)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o700)
+            log.info("instance folder %s made private (0700)", path)
+    except OSError as exc:
+        log.warning("cannot make the instance folder %s private: %s", path, exc)
+    return path
+
+
+def missing_database(settings: Settings) -> str | None:
+    """Why the site's SQLite database is not there, naming where it was looked for; None when it is.
+
+    Commands that read data refuse to run without it: SQLite would silently make
+    a new, empty one (and report zeros) when run from the wrong folder.
+    """
+    url = database_url(settings)
+    db_file = sqlite_file(url)
+    if db_file is None or db_file.exists():
+        return None
+    where = db_file.resolve()
+    if settings.database_url:
+        return (f"no database at {where} (from HELPCENTER_DATABASE_URL): check the setting. "
+                "Only the web app creates the database.")
+    return (f"no database at {where}. Run this command in the site's folder (where the web app keeps "
+            "instance/), or point it at the site's data with HELPCENTER_INSTANCE_DIR=/path/to/instance or "
+            "HELPCENTER_DATABASE_URL=... (in the environment or the HELPCENTER_CONFIG file). "
+            "Only the web app creates the database.")
 
 
 def database_url(settings: Settings) -> str:
@@ -28,7 +68,7 @@ def upload_dir(settings: Settings) -> Path:
 def open_storage(settings: Settings) -> Storage:
     """A Storage with every table created (raises StorageUnavailable when the database is down)."""
     if not settings.database_url:
-        instance_path(settings).mkdir(parents=True, exist_ok=True)
+        make_instance_dir(settings)
     storage = Storage(database_url(settings))
     storage.create_all()
     return storage

@@ -1,4 +1,5 @@
-"""Save screenshots of home, a search, an article and the contact form, desktop and phone width.
+"""Save screenshots of home, searches, an article, a category, a missing page and the contact form
+(empty and sent with mistakes), at desktop and phone width.
 
 Usage: scripts/screenshots [OUT_DIR]   (default: screenshots/)
 Serves the shipped articles (index/current) on a loopback port with the default model.
@@ -19,6 +20,8 @@ PAGES = [
     ("search", "/search?q=密码忘了怎么办"),
     ("search-not-confident", "/search?q=你们公司在哪里招聘"),
     ("article", "/articles/account/stolen-account"),
+    ("category", "/categories/account"),
+    ("not-found", "/articles/account/no-such-article"),
     ("contact", "/contact"),
 ]
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
@@ -38,6 +41,14 @@ def main(out: Path) -> None:
                 target = out / f"{name}-{size_name}.png"
                 page.screenshot(path=str(target), full_page=True)
                 print(target)
+            # The form sent with a too-short subject and no contact: errors, summary, focus.
+            page.goto(base + "/contact")
+            page.fill("#subject", "密")
+            page.click("button:has-text('提交')")
+            page.wait_for_load_state("networkidle")
+            target = out / f"contact-errors-{size_name}.png"
+            page.screenshot(path=str(target), full_page=True)
+            print(target)
             page.close()
 
 

@@ -171,3 +171,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium (never a downloaded browser), started once for the browser tests."""
+    import os
+
+    from helpcenter.web.live import CHROMIUM, chromium
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: scripts/install --test installs Debian's chromium")
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def site(app):
+    """The app served on a loopback port, for the browser."""
+    from helpcenter.web.live import serve_in_thread
+
+    with serve_in_thread(app) as base:
+        yield base
+

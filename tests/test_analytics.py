@@ -100,7 +100,9 @@ def test_site_and_api_searches_are_logged_without_personal_data(app, client):
     assert rows(app)[-1].visit_id not in ("", site.visit_id)  # another visitor, another id
 
 
-def test_result_click_is_recorded_and_the_parameter_stripped(app, client):
+def test_result_click_is_recorded_and_the_parameter_stripped(make_app, database_url):  # noqa: F811
+    app = make_app(database_url=database_url, result_cut=0.0)  # keep the weak second result to click
+    client = app.test_client()
     html = client.get("/search?q=追踪号码").get_data(as_text=True)
     search = rows(app)[-1]
     links = result_links(html)
@@ -160,6 +162,44 @@ def test_escalations_stored_later_still_count_against_deflection(app):
         {"visit": vid, "query": "收不到验证码", "read": []}, [])
     summary = build_report(app.extensions["hc_storage"], None, since, until).summary
     assert (summary["visits"], summary["escalated_visits"], summary["deflection_rate"]) == (2, 1, 0.5)
+
+
+def test_api_traffic_is_counted_apart_from_site_visits(app):
+    # Two site visits: one escalates, one leaves. Deflection: 1 of 2.
+    person = app.test_client()
+    person.get("/search?q=收不到验证码")
+    assert person.post("/contact", data=contact_form(person)).status_code == 302
+    app.test_client().get("/search?q=密码")
+    # A script calls the API without keeping cookies: 20 searches, not 20 self-served visits.
+    for _ in range(20):
+        assert app.test_client().get("/api/search?q=物流一直不更新").status_code == 200
+    # An app passes its own visit id: its searches and its escalation belong together.
+    bot = app.test_client(use_cookies=False)
+    visit = {"X-Visit-Id": "chat-7f3a9c2e41"}
+    assert bot.get("/api/search?q=怎么开发票", headers=visit).status_code == 200
+    assert bot.get("/api/search?q=发票怎么开&visit=chat-7f3a9c2e41").status_code == 200
+    token_client = app.test_client()
+    body = {"subject": "发票", "description": "下单后想开发票但是找不到入口。", "phone": "13800000000", "category": "orders"}
+    r = token_client.post("/api/escalations", json=body, headers={**visit, "X-CSRFToken": csrf_from(token_client)})
+    assert r.status_code == 201
+    esc = app.extensions["hc_storage"].get_escalation(r.get_json()["reference"])
+    assert esc.as_json()["context"]["visit"] == "chat-7f3a9c2e41"
+    assert [row.escalated for row in rows(app) if row.visit_id == "chat-7f3a9c2e41"] == [True, True]
+
+    since, until = period()
+    report = build_report(app.extensions["hc_storage"], None, since, until)
+    s = report.summary
+    assert (s["visits"], s["escalated_visits"], s["deflection_rate"]) == (2, 1, 0.5)
+    assert (s["searches"], s["site_searches"], s["api_searches"]) == (24, 2, 22)
+    assert "API 搜索 22 次" in report.to_text()
+
+    # A malformed visit id is refused, and nothing is logged for it.
+    for bad in ("short", "x" * 33, "<script>alert(1)</script>", "中文访问标识符号码"):
+        r = bot.get("/api/search", query_string={"q": "密码", "visit": bad})
+        body = r.get_json()
+        assert r.status_code == 400 and "visit" in body["fields"] and body["code"] == "invalid_visit", bad
+    assert bot.get("/api/search?q=密码", headers={"X-Visit-Id": "bad id!"}).status_code == 400
+    assert len(rows(app)) == 24
 
 
 def test_logging_problems_never_break_a_search(make_app, tmp_path, caplog):

@@ -4,25 +4,9 @@ import re
 
 import pytest
 
-from helpcenter.web.live import CHROMIUM, chromium, serve_in_thread
+from helpcenter.web.live import serve_in_thread
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: scripts/install --test installs Debian's chromium")
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def site(app):
-    with serve_in_thread(app) as base:
-        yield base
 
 
 def test_search_read_vote_no_and_escalate(browser, site, app):
@@ -109,3 +93,77 @@ def test_phone_width_has_no_horizontal_scroll(browser, site):
     for path in ("/", "/search?q=密码", "/articles/account/forgot-password", "/contact"):
         page.goto(site + path)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+
+
+def _compose_then_choose(page, selector: str, syllables: list[str], chosen: str) -> list[str]:
+    """Type pinyin through Chromium's own IME (compositionstart/update/end), then pick a candidate;
+    returns the q of every /api/suggest request made while composing and after the choice."""
+    from urllib.parse import parse_qs, urlsplit
+
+    asked: list[str] = []
+    page.on("request", lambda r: asked.extend(parse_qs(urlsplit(r.url).query).get("q", []))
+            if "/api/suggest" in r.url else None)
+    page.focus(selector)
+    ime = page.context.new_cdp_session(page)
+    for typed in syllables:
+        ime.send("Input.imeSetComposition", {"text": typed, "selectionStart": len(typed), "selectionEnd": len(typed)})
+        page.wait_for_timeout(450)  # pauses longer than the debounce, as someone picking syllables
+    assert asked == [], "asked for suggestions while the IME was still composing"
+    with page.expect_request(lambda r: "/api/suggest" in r.url):
+        ime.send("Input.insertText", {"text": chosen})  # the candidate is chosen: compositionend
+    return asked
+
+
+def test_no_suggestions_while_a_chinese_ime_is_composing(browser, site):
+    page = browser.new_page()
+    page.goto(site + "/articles/account/forgot-password")  # the header box
+    asked = _compose_then_choose(page, "#q", ["zh", "zhui", "zhuizong", "zhuizonghao", "zhuizonghaoma"], "追踪号码")
+    page.wait_for_selector("#suggestions li")
+    assert "订单无法追踪怎么办" in page.inner_text("#suggestions")
+    assert asked == ["追踪号码"]
+
+
+def test_no_article_hints_while_the_description_is_being_composed(browser, site):
+    page = browser.new_page()
+    page.goto(site + "/contact")
+    asked = _compose_then_choose(page, "#description", ["wode", "wodezhanghao", "wodezhanghaobeidaole"],
+                                 "我的账号被盗了怎么办")
+    page.wait_for_selector("#deflect li")
+    assert asked == ["我的账号被盗了怎么办"]
+
+
+def fits(page, selector: str) -> bool:
+    """Whether the input's placeholder is shown whole (measured in the input's own font)."""
+    return page.evaluate("""(sel) => {
+        const el = document.querySelector(sel), cs = getComputedStyle(el);
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = cs.font;
+        const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+        return ctx.measureText(el.placeholder).width <= room;
+    }""", selector)
+
+
+def test_phone_home_shows_popular_questions_within_the_first_screen_or_so(browser, tmp_path, settings):
+    from pathlib import Path
+
+    from helpcenter.engine.build import build_index
+    from helpcenter.engine.embed import HashEmbedder
+    from helpcenter.engine.search import Searcher
+    from helpcenter.web import create_app
+
+    shipped = Path(__file__).resolve().parents[1] / "articles"  # nine real categories
+    s = settings.with_overrides(articles_dir=str(shipped), index_dir=str(tmp_path / "shipped-index"),
+                                instance_dir=str(tmp_path / "instance"), outbox_worker=0)
+    build_index(s)
+    app = create_app({"TESTING": True}, settings=s, searcher=Searcher(s, embedder=HashEmbedder(256)))
+    with serve_in_thread(app) as base:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(base + "/")
+        assert page.locator(".cards a").count() == 9
+        top = page.evaluate("document.getElementById('pop-title').getBoundingClientRect().top + scrollY")
+        assert top <= 1.2 * 844
+        assert fits(page, "#q")
+        for path in ("/articles/account/stolen-account", "/search?q=密码", "/contact"):
+            page.goto(base + path)
+            assert fits(page, "#q"), path
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path

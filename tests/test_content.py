@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from helpcenter.cli import main
@@ -27,18 +28,16 @@ def test_yaml_error_points_at_file_and_line(tiny_articles):
     errors = [p for p in problems_of(tiny_articles) if "broken.md" in p]
     assert len(errors) == 1
     assert errors[0].startswith("articles/account/broken.md:")
-    line = int(errors[0].split(":")[1])
-    assert line in (3, 4, 5)  # the unclosed list starts on line 3
-    assert "YAML error" in errors[0]
+    assert errors[0] == "articles/account/broken.md:3: error: 这一行开始的括号 [ 没有闭合（缺少 ]）"
 
 
 def test_missing_title_unknown_field_and_empty_body(tiny_articles):
     (tiny_articles / "account" / "bad.md").write_text(
         "---\nsummary: 没有标题\nauthor: 张三\n---\n\n", "utf-8")
     found = [p for p in problems_of(tiny_articles) if "bad.md" in p]
-    assert "articles/account/bad.md:1: error: [title] missing required field" in found
-    assert any(p.startswith("articles/account/bad.md:3: warning: [author] unknown field") for p in found)
-    assert any("no body text" in p for p in found)
+    assert "articles/account/bad.md:1: error: [title] 缺少必填字段" in found
+    assert any(p.startswith("articles/account/bad.md:3: warning: [author] 未知字段 'author'") for p in found)
+    assert any("文章没有正文" in p for p in found)
 
 
 def test_wrong_types_are_reported_per_field(tiny_articles):
@@ -51,7 +50,7 @@ def test_wrong_types_are_reported_per_field(tiny_articles):
 
 def test_category_without_category_file(tiny_articles):
     write_tree(tiny_articles, {"billing/invoice.md": "---\ntitle: 发票\n---\n\n## 开票\n内容\n"})
-    assert any("billing/_category.yml:1: error" in p and "has no _category.yml" in p
+    assert any("billing/_category.yml:1: error" in p and "缺少 _category.yml" in p
                for p in problems_of(tiny_articles))
 
 
@@ -66,30 +65,32 @@ def test_duplicate_question_names_both_files_and_line(tiny_articles):
 def test_broken_internal_link_reports_body_line(tiny_articles):
     write_tree(tiny_articles, {"contact/links.md": "---\ntitle: 链接\n---\n\n## 正文\n见[邮件](email.md)。\n又见[不存在](../account/nope.md)。\n"})
     errors = [str(p) for p in load_articles(tiny_articles).errors]
-    assert errors == ["articles/contact/links.md:7: error: link to '../account/nope.md' points to no article (account/nope)"]
+    assert errors == ["articles/contact/links.md:7: error: 链接 '../account/nope.md' 指向的文章不存在（account/nope）"]
+    english = [p.format("en") for p in load_articles(tiny_articles).errors]
+    assert english == ["articles/contact/links.md:7: error: link to '../account/nope.md' points to no article (account/nope)"]
 
 
 def test_article_outside_category_and_bad_file_name(tiny_articles):
     write_tree(tiny_articles, {"stray.md": "---\ntitle: 游离\n---\n正文\n",
                                "contact/Bad Name.md": "---\ntitle: 名字\n---\n正文\n"})
     found = problems_of(tiny_articles)
-    assert any("stray.md:1: error" in p and "not inside a category" in p for p in found)
-    assert any("Bad Name.md" in p and "lower-case" in p for p in found)
+    assert any("stray.md:1: error" in p and "文章不在分类文件夹里" in p for p in found)
+    assert any("Bad Name.md" in p and "只能用小写字母" in p for p in found)
 
 
 def test_check_command_exit_codes(tiny_articles):
     runner = CliRunner()
     ok = runner.invoke(main, ["check", str(tiny_articles)])
     assert ok.exit_code == 0, ok.output
-    assert "0 error(s), 0 warning(s)" in ok.output
+    assert "0 个错误，0 个警告" in ok.output
     (tiny_articles / "contact" / "x.md").write_text("---\ntitle: x\ncolour: red\n---\n\n## a\nb\n", "utf-8")
     warn = runner.invoke(main, ["check", str(tiny_articles)])
-    assert warn.exit_code == 0 and "1 warning(s)" in warn.output
+    assert warn.exit_code == 0 and "1 个警告" in warn.output
     assert runner.invoke(main, ["check", "--strict", str(tiny_articles)]).exit_code == 1
     (tiny_articles / "contact" / "y.md").write_text("no front matter\n", "utf-8")
     bad = runner.invoke(main, ["check", str(tiny_articles)])
     assert bad.exit_code == 1
-    assert "articles/contact/y.md:1: error: missing YAML front matter" in bad.output
+    assert "articles/contact/y.md:1: error: 缺少 YAML 头信息" in bad.output
 
 
 def test_shipped_articles_pass_check_without_warnings():
@@ -98,3 +99,116 @@ def test_shipped_articles_pass_check_without_warnings():
     assert [str(p) for p in c.problems] == []
     assert len([a for a in c.articles.values() if not a.draft]) >= 40
     assert len(c.categories) >= 6
+
+
+# --- values YAML cannot turn into what it looks like (#9) ---------------------------------
+
+def test_impossible_date_is_a_field_error_at_its_line(tiny_articles):
+    (tiny_articles / "account" / "date.md").write_text(
+        "---\ntitle: 日期\nupdated: 2026-02-30\n---\n\n## 正文\n内容\n", "utf-8")
+    found = [p for p in load_articles(tiny_articles).problems if "date.md" in p.path]
+    assert [(p.line, p.severity, p.field) for p in found] == [(3, "error", "updated")]
+    assert "2026-02-30" in str(found[0])
+
+
+def test_other_unconstructible_values_are_field_errors(tiny_articles):
+    write_tree(tiny_articles, {
+        "account/values.md": "---\ntitle: 值\norder: !!int 第一\nquestions:\n  - 正常问法\n  - 2026-13-01\n---\n\n## 正文\n内容\n",
+        "orders/_category.yml": "name: 订单\norder: 2026-04-31\n",
+    })
+    found = {(p.path.split("/", 1)[1], p.line, p.field) for p in load_articles(tiny_articles).errors}
+    assert found == {("account/values.md", 3, "order"), ("account/values.md", 6, "questions"),
+                     ("orders/_category.yml", 2, "order")}
+
+
+def test_impossible_date_fails_check_and_build_without_traceback(settings):
+    from helpcenter.engine.build import BuildError, build_index
+
+    (Path(settings.articles_dir) / "account" / "date.md").write_text(
+        "---\ntitle: 日期\nupdated: 2026-02-30\n---\n\n## 正文\n内容\n", "utf-8")
+    out = CliRunner().invoke(main, ["check", settings.articles_dir])
+    assert out.exit_code == 1 and isinstance(out.exception, SystemExit), out.output
+    assert "articles/account/date.md:3: error: [updated]" in out.output
+    with pytest.raises(BuildError) as exc:
+        build_index(settings)
+    assert [(p.path, p.line) for p in exc.value.problems] == [("articles/account/date.md", 3)]
+
+
+def test_quoted_date_string_is_checked_too(tiny_articles):
+    (tiny_articles / "account" / "date.md").write_text(
+        "---\ntitle: 日期\nupdated: \"2026-02-30\"\n---\n\n## 正文\n内容\n", "utf-8")
+    assert [(p.line, p.field) for p in load_articles(tiny_articles).errors] == [(3, "updated")]
+
+
+def test_byte_order_mark_and_bad_category_encoding(tiny_articles):
+    (tiny_articles / "account" / "bom.md").write_text("\ufeff---\ntitle: 记事本保存的\n---\n\n## 正文\n内容\n", "utf-8")
+    (tiny_articles / "orders" / "_category.yml").write_bytes("name: 订单\n".encode("gbk"))
+    found = problems_of(tiny_articles)
+    assert not any("bom.md" in p for p in found)
+    assert [p.split(": ")[0] for p in found] == ["articles/orders/_category.yml:1"]
+
+
+# --- where a YAML syntax error starts (#11) --------------------------------------------------
+
+@pytest.mark.parametrize("front, line", [
+    ('title: "没有结束的引号\nsummary: 好\nquestions:\n  - 一\n  - 二\ntags: [甲]\norder: 1\n', 2),
+    ("title: 好\nsummary: [没有结束的括号\nquestions:\n  - 一\n  - 二\norder: 1\n", 3),
+    ("title: 好\nsummary: 注意: 冒号\norder: 1\n", 3),
+    ("title: 好\nquestions:\n  - 一\n - 二\norder: 1\n", 5),
+])
+def test_yaml_error_is_reported_where_it_starts(tiny_articles, front, line):
+    (tiny_articles / "account" / "broken.md").write_text(f"---\n{front}---\n\n## 正文\n内容\n", "utf-8")
+    found = [p for p in load_articles(tiny_articles).problems if "broken.md" in p.path]
+    assert [(p.line, p.severity) for p in found] == [(line, "error")]
+
+
+# --- links: anchors, site links, files; one root cause (#12, #13) ---------------------------
+
+LINKS = {
+    "account/_category.yml": "name: 账号\n",
+    "account/login-failure.md": "---\ntitle: 登录失败\n---\n\n## 密码错误\n内容\n\n### Step **two**\n更多\n",
+    "account/guide.md": (
+        "---\ntitle: 指南\n---\n\n## 开始\n\n"
+        "见[密码错误](login-failure.md#密码错误)和[第二步](login-failure.md#step-two)。\n"  # line 7: fine
+        "见[不存在的小节](login-failure.md#no-such-section)。\n"  # 8
+        "跳到[本文开头](#开始)，跳到[本文没有的](#没有)。\n"  # 9
+        "见[站内链接](/articles/account/login-failure)和[站内锚点](/articles/account/login-failure#密码错误)。\n"  # 10
+        "见[站内不存在](/articles/account/nope)和[分类](/categories/account)和[没有的分类](/categories/nope)。\n"  # 11
+        "![截图](images/login.png) ![没有的图](images/missing.png) [表格](../files/form.pdf)\n"  # 12
+        "[外部](https://example.com/x.md) [邮件](mailto:a@b.cn) `[代码](nope.md)`\n"  # 13
+        "[引用]: reference-target.md\n"  # 14
+        "\n```\n[代码块](nope.md)\n```\n"
+    ),
+    "account/images/login.png": "png",
+}
+
+
+def test_dead_anchors_site_links_and_missing_files_are_reported(tmp_path):
+    root = write_tree(tmp_path / "articles", LINKS)
+    found = sorted((p.line, p.severity) for p in load_articles(root).problems)
+    assert found == [(8, "error"), (9, "error"), (11, "error"), (11, "error"), (12, "error"), (12, "error"),
+                     (14, "error")]
+    text = "\n".join(problems_of(root))
+    for target in ("login-failure.md#no-such-section", "#没有", "/articles/account/nope", "/categories/nope",
+                   "images/missing.png", "../files/form.pdf", "reference-target.md"):
+        assert target in text
+
+
+def test_dead_anchor_message_lists_the_sections_there_are(tmp_path):
+    root = write_tree(tmp_path / "articles", LINKS)
+    anchor = next(p for p in load_articles(root).problems if p.line == 8)
+    assert "#密码错误" in str(anchor) and "#step-two" in str(anchor)
+
+
+def test_broken_article_is_reported_once_not_in_every_file_that_links_to_it(tiny_articles):
+    (tiny_articles / "contact" / "email.md").write_text("---\ntitle: [坏了\n---\n\n## 正文\n内容\n", "utf-8")
+    found = problems_of(tiny_articles)
+    assert len(found) == 1 and found[0].startswith("articles/contact/email.md:2: error:")
+
+
+def test_category_whose_only_article_is_broken_gets_no_extra_warning(tiny_articles):
+    (tiny_articles / "contact" / "email.md").write_text("no front matter\n", "utf-8")
+    (tiny_articles / "account" / "forgot-password.md").write_text(
+        (tiny_articles / "account" / "forgot-password.md").read_text("utf-8").replace("../contact/email.md", "stolen-account.md"),
+        "utf-8")
+    assert [p.split(": ")[0] for p in problems_of(tiny_articles)] == ["articles/contact/email.md:1"]

@@ -419,3 +419,30 @@ def test_an_unreachable_postgres_spools_and_the_replay_goes_to_postgres(make_app
     assert report.replayed == [ref] and spooled_files(spool) == []
     assert live.get_escalation(ref).subject == "收不到验证码"
     live.engine.dispose()
+
+
+def test_a_message_that_cannot_be_built_fails_at_once_and_the_rest_is_delivered(make_app, smtp, webhook):
+    """Rows stored before single-line fields were checked: a subject with CR/LF still reaches
+    support on one line; an address with CR/LF can never be sent, so it is failed, not retried."""
+    app = delivering_app(make_app, smtp, webhook, outbox_max_attempts=12)
+    storage: Storage = app.extensions["hc_storage"]
+    from helpcenter.support.delivery import planned_deliveries
+
+    settings = app.extensions["hc_settings"]
+    fields = {"category": "other", "subject": "收不到验证码\r\nBcc: evil@example.com", "description": "旧数据" * 5,
+              "email": "user@example.com\r\nBcc: evil@example.com"}
+    esc = storage.add_escalation(fields, {}, [], outbox=planned_deliveries(settings, fields))
+    outbox = Outbox(storage, settings)
+    report = outbox.run_once()
+    assert report.failed == [f"{esc.reference}/confirmation_email"] and not report.retrying
+    rows = {r.channel: r for r in storage.outbox_messages()}
+    assert rows["confirmation_email"].status == "failed" and rows["confirmation_email"].attempts == 1
+    assert "cannot be built" in rows["confirmation_email"].last_error
+    assert rows["support_email"].status == "delivered" and rows["webhook"].status == "delivered"
+    (mail,) = smtp.messages
+    from email.header import decode_header, make_header
+
+    assert str(make_header(decode_header(mail["Subject"]))).endswith("收不到验证码 Bcc: evil@example.com")
+    assert mail["Bcc"] is None
+    assert mail["Reply-To"] is None  # an address that cannot be used is left out, not sent broken
+    assert app.test_client().get("/healthz").get_json()["outbox"]["failed"] == 1

@@ -123,3 +123,49 @@ def test_make_snippet_windows_long_text_around_first_match():
     plain, marked = make_snippet(text, ["退款"], width=60)
     assert plain.startswith("…") and plain.endswith("…")
     assert "退款" in plain and "<mark>退款</mark>" in marked
+
+
+MORE = {  # enough articles that an unrelated query could list ten of them
+    "orders/refund.md": "---\ntitle: 退款多久到账\n---\n\n## 到账时间\n\n退款原路退回，银行卡三到七个工作日。\n",
+    "orders/cancel.md": "---\ntitle: 怎么取消订单\n---\n\n## 取消\n\n未发货的订单可以在订单详情里取消。\n",
+    "orders/invoice.md": "---\ntitle: 如何申请发票\n---\n\n## 开票\n\n在订单详情页点申请开票，填写抬头。\n",
+    "account/phone.md": "---\ntitle: 更换绑定手机号\n---\n\n## 换绑\n\n在设置里验证旧手机后绑定新号码。\n",
+    "account/delete.md": "---\ntitle: 注销账号\n---\n\n## 注销\n\n注销后数据无法恢复，请先备份。\n",
+    "contact/phone.md": "---\ntitle: 客服电话\n---\n\n## 热线\n\n工作日九点到六点拨打客服热线。\n",
+    "contact/chat.md": "---\ntitle: 在线客服\n---\n\n## 聊天\n\n在应用里点在线客服和人工对话。\n",
+    "orders/address.md": "---\ntitle: 修改收货地址\n---\n\n## 改地址\n\n发货前可以在订单里修改收货地址。\n",
+}
+
+
+@pytest.fixture
+def more_searcher(tmp_path, settings):
+    from helpcenter.engine.build import build_index
+    from tests.conftest import TINY, write_tree
+
+    articles = write_tree(tmp_path / "more", dict(TINY, **MORE))
+    s = settings.with_overrides(articles_dir=str(articles), index_dir=str(tmp_path / "more-index"))
+    build_index(s)
+    return Searcher(s, embedder=HashEmbedder(256))
+
+
+@pytest.mark.parametrize("query", ["帮我订一张机票", "asdfghjkl"])
+def test_an_unrelated_query_lists_a_few_guesses_not_ten(more_searcher, query):
+    assert len(more_searcher.index().articles) > 10
+    r = more_searcher.search(query, 10)
+    assert not r.confident
+    assert 0 < len(r.results) <= more_searcher.settings.max_guesses <= 5
+
+
+def test_results_far_below_the_best_are_left_out(more_searcher):
+    cut = more_searcher.settings.result_cut
+    assert 0 < cut < 1
+    for query in ("物流一直不更新", "怎么找回登录密码", "退款多久到账", "客服电话是多少"):
+        r = more_searcher.search(query, 10)
+        best = r.results[0].score
+        assert all(h.score >= best * (1 - cut) for h in r.results), query
+        assert len(r.results) < len(more_searcher.index().articles)
+    assert more_searcher.search("物流一直不更新", 10).results[0].id == "orders/track-order"
+    assert more_searcher.search("怎么找回登录密码", 10).results[0].id == "account/forgot-password"
+    everything = Searcher(more_searcher.settings.with_overrides(result_cut=0.0, max_guesses=0),
+                          embedder=HashEmbedder(256))
+    assert len(everything.search("物流一直不更新", 10).results) == 10  # 0 turns both off

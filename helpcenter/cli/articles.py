@@ -8,48 +8,76 @@ from pathlib import Path
 
 import click
 
+from ..engine.problems import text
 from .common import articles_option, index_option, model_option, settings_from
+
+lang_option = click.option(
+    "--lang", type=click.Choice(["zh", "en"], case_sensitive=False), default="zh", show_default=True,
+    envvar="HELPCENTER_CHECK_LANG", show_envvar=True, help="Language of the problem messages.")
+directory_argument = click.argument("directory", required=False, type=click.Path(file_okay=False))
+
+
+def _articles_folder(directory: str | None, articles_dir: str | None, lang: str) -> str | None:
+    """The folder given as DIR or as --articles (both forms work on check and build-index)."""
+    if directory and articles_dir and Path(directory).resolve() != Path(articles_dir).resolve():
+        raise click.UsageError(text("two_folders", lang, a=directory, b=articles_dir))
+    return directory or articles_dir
 
 
 @click.command()
-@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@directory_argument
+@articles_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@lang_option
 @click.pass_context
-def check(ctx: click.Context, directory: str | None, strict: bool) -> None:
-    """Check articles for mistakes before they reach the site (one line per problem)."""
-    from ..engine.content import load_articles
+def check(ctx: click.Context, directory: str | None, articles_dir: str | None, strict: bool, lang: str) -> None:
+    """Check articles for mistakes before they reach the site (one line per problem).
 
-    settings = settings_from(ctx, articles_dir=directory)
+    Every finding goes to stdout in file order, then the summary, so `check | less` shows it all.
+    """
+    from ..engine.content import load_articles
+    lang = lang.lower()
+    settings = settings_from(ctx, articles_dir=_articles_folder(directory, articles_dir, lang))
     collection = load_articles(settings.articles_dir)
     for problem in collection.problems:
-        click.echo(str(problem), err=problem.severity == "error")
+        click.echo(problem.format(lang))
     n_err, n_warn = len(collection.errors), len(collection.warnings)
-    click.echo(f"{len(collection.articles)} articles in {len(collection.categories)} categories: "
-               f"{n_err} error(s), {n_warn} warning(s)")
+    click.echo(text("summary", lang, articles=len(collection.articles), categories=len(collection.categories),
+                    errors=n_err, warnings=n_warn))
     if n_err or (strict and n_warn):
         sys.exit(1)
 
 
 @click.command("build-index")
+@directory_argument
 @articles_option
 @index_option
 @model_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@lang_option
 @click.pass_context
-def build_index_cmd(ctx: click.Context, articles_dir: str | None, index_dir: str | None,
-                    model: str | None, quiet: bool) -> None:
-    """Build the search index and publish it atomically (incremental)."""
+def build_index_cmd(ctx: click.Context, directory: str | None, articles_dir: str | None, index_dir: str | None,
+                    model: str | None, quiet: bool, lang: str) -> None:
+    """Build the search index and publish it atomically (incremental).
+
+    Article problems are printed as `helpcenter check` prints them; with errors nothing is published.
+    """
     from ..engine.build import BuildError, build_index
 
-    settings = settings_from(ctx, articles_dir=articles_dir, index_dir=index_dir, model=model)
+    lang = lang.lower()
+    settings = settings_from(ctx, articles_dir=_articles_folder(directory, articles_dir, lang),
+                             index_dir=index_dir, model=model)
     try:
         report = build_index(settings, log=lambda m: click.echo(m, err=True), progress=not quiet)
     except BuildError as exc:
         for problem in exc.problems:
-            click.echo(str(problem), err=True)
+            click.echo(problem.format(lang), err=True)
+        if exc.problems:  # the article errors just listed: say so in the writers' language
+            errors = sum(p.severity == "error" for p in exc.problems)
+            raise click.ClickException(text("not_published", lang, errors=errors, folder=settings.articles_dir))
         raise click.ClickException(str(exc)) from None
     for w in report.warnings:
-        click.echo(str(w), err=True)
+        click.echo(w.format(lang), err=True)
     if report.up_to_date:
         click.echo(f"index is up to date ({report.build_id}: {report.articles} articles, "
                    f"{report.passages} passages); nothing to publish")

@@ -19,9 +19,17 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 def open_storage_or_fail(settings: Settings) -> Any:
-    from ..instance import open_storage
+    """The site's storage for a command that reads or changes its data; a missing SQLite file is an error.
+
+    Run from the wrong folder, SQLite would otherwise make a new empty database
+    and the command would report zeros or "nothing stored" as if that were true.
+    """
+    from ..instance import missing_database, open_storage
     from ..support.storage import StorageUnavailable
 
+    problem = missing_database(settings)
+    if problem:
+        raise click.ClickException(problem)
     try:
         return open_storage(settings)
     except StorageUnavailable as exc:

@@ -15,16 +15,30 @@ def deliver(ctx: click.Context, once: bool, retry_failed: bool) -> None:
     """Deliver queued notifications (e-mail, webhook) and store spooled requests.
 
     The web processes do this too (HELPCENTER_OUTBOX_WORKER=1); any number of workers may run.
+    Without the site's SQLite database, --once fails and the worker waits for the web app to create
+    it, unless requests wait in the spool: storing those is what the database is for.
     """
     import signal
+    import time
 
-    from ..instance import database_url, instance_path
+    from ..instance import database_url, missing_database
     from ..support.delivery import Outbox, spool_path, spooled_files
     from ..support.storage import Storage, StorageUnavailable
 
     settings = settings_from(ctx)
-    if not settings.database_url:
-        instance_path(settings).mkdir(parents=True, exist_ok=True)
+    problem = missing_database(settings)
+    if problem and spooled_files(spool_path(settings)):
+        problem = None  # the spool proves this is the site's data: create the database to store them
+    if problem and (once or retry_failed):
+        raise click.ClickException(problem)
+    if problem:
+        # A worker started before the site (a service at boot): wait rather than make an empty database.
+        click.echo(f"{problem}\nwaiting for it to appear (Ctrl-C stops)", err=True)
+        try:
+            while missing_database(settings):
+                time.sleep(settings.outbox_poll_seconds)
+        except KeyboardInterrupt:
+            return
     storage = Storage(database_url(settings))
     outbox = Outbox(storage, settings)
     try:
@@ -58,7 +72,7 @@ def deliver(ctx: click.Context, once: bool, retry_failed: bool) -> None:
 @click.command()
 @index_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=int)
 @click.pass_context
 def serve(ctx: click.Context, index_dir: str | None, host: str, port: int) -> None:
     """Development server (the README's run command uses gunicorn)."""

@@ -2,40 +2,34 @@
 
 Loading never stops at the first mistake: it collects :class:`Problem` records
 (file, line, field) so ``helpcenter check`` can tell a writer everything at
-once, and the build can refuse to publish while errors remain.
+once, and the build can refuse to publish while errors remain. Their wording
+lives in :mod:`.problems`, the YAML reading in :mod:`.frontmatter`, how a link is
+read in :mod:`.links` (shared with the renderer, whose heading ids anchors are
+checked against).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-import yaml
+from .frontmatter import REPORTED, read_fields, shown, split_front_matter
+from .links import body_links, classify, heading_ids, resolve_link
+from .problems import Problem, problem
+from .render import render_article
 
-# libyaml's parser when PyYAML has it: several times faster on 10k articles.
-YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+__all__ = ["Article", "Category", "Collection", "Problem", "load_articles", "parse_article", "parse_category",
+           "resolve_link", "split_front_matter"]
 
 ARTICLE_FIELDS = {"title", "summary", "questions", "tags", "order", "draft", "updated"}
+CATEGORY_FIELDS = {"name", "description", "order"}
 CATEGORY_FILE = "_category.yml"
-# Markdown links to other articles: [text](../cat/slug.md) or (slug.md#anchor).
-LINK_RE = re.compile(r"\[[^\]]*\]\(\s*([^)\s]+?\.md)(#[^)\s]*)?\s*\)")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    line: int
-    severity: str  # "error" or "warning"
-    message: str
-    field: str = ""
-
-    def __str__(self) -> str:
-        where = f"[{self.field}] " if self.field else ""
-        return f"{self.path}:{self.line}: {self.severity}: {where}{self.message}"
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass
@@ -90,119 +84,97 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """1-based line of each top-level key, so field errors point at the field."""
-    try:
-        node = yaml.compose(text, Loader=YamlLoader)
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-
-
-def split_front_matter(text: str) -> tuple[str | None, str, int]:
-    """Return (yaml text or None, body, 1-based line where the body starts)."""
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
-        return None, text, 1
-    for i in range(1, len(lines)):
-        if lines[i].strip() in ("---", "..."):
-            return "".join(lines[1:i]), "".join(lines[i + 1 :]), i + 2
-    return None, text, 1
-
-
 def _str_list(value: Any) -> list[str] | None:
     if value is None:
         return []
     if isinstance(value, str):
         return None
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
-        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, list) and all(isinstance(v, (str, int, float, dt.date)) for v in value):
+        return [str(shown(v)).strip() for v in value if str(v).strip()]
     return None
+
+
+def _read(path: Path, rel: str) -> tuple[str | None, list[Problem]]:
+    """The file's text (a UTF-8 byte order mark from Notepad dropped), or why it cannot be read."""
+    try:
+        return path.read_text("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        return None, [problem(rel, 1, "not_utf8", byte=exc.start)]
+    except OSError as exc:
+        return None, [problem(rel, 1, "unreadable", reason=exc.strerror or str(exc))]
 
 
 def parse_article(path: Path, root: Path) -> tuple[Article | None, list[Problem]]:
     rel = _rel(path, root)
-    problems: list[Problem] = []
-
-    def err(line: int, msg: str, fld: str = "", severity: str = "error") -> None:
-        problems.append(Problem(rel, line, severity, msg, fld))
-
-    try:
-        text = path.read_text("utf-8")
-    except UnicodeDecodeError as exc:
-        err(1, f"file is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+    text, problems = _read(path, rel)
+    if text is None:
         return None, problems
+
+    def err(line: int, code: str, fld: str = "", **args: Any) -> None:
+        problems.append(problem(rel, line, code, fld, **args))
+
     fm_text, body, body_line = split_front_matter(text)
     if fm_text is None:
-        err(1, "missing YAML front matter: the file must start with a line '---', then fields, then '---'")
+        err(1, "front_matter_unclosed" if text.split("\n", 1)[0].strip() == "---" else "no_front_matter")
         return None, problems
-    try:
-        meta = yaml.load(fm_text, Loader=YamlLoader) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        # Errors found at end of input (an unclosed bracket) point at the last field line.
-        last = len(fm_text.rstrip("\n").splitlines()) + 1
-        line = min(mark.line + 2, last) if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        err(line, f"YAML error in front matter: {problem}")
+    parsed = read_fields(fm_text, 2, rel, ARTICLE_FIELDS, problems)
+    if parsed is None:
         return None, problems
-    if not isinstance(meta, dict):
-        err(2, "front matter must be a mapping of fields (title: ..., summary: ...)")
-        return None, problems
-    lines = _key_lines(fm_text)
+    meta, lines = parsed
 
     def line_of(key: str) -> int:
-        return lines.get(key, 0) + 1 if key in lines else 1
+        return lines.get(key, 1)
 
-    for key in meta:
-        if key not in ARTICLE_FIELDS:
-            err(line_of(str(key)), f"unknown field {key!r} (known: {', '.join(sorted(ARTICLE_FIELDS))})",
-                str(key), "warning")
+    def value(key: str, default: Any) -> Any:
+        v = meta.get(key, default)
+        return default if v is REPORTED or v is None else v
 
-    title = meta.get("title")
-    if title is None or (isinstance(title, str) and not title.strip()):
-        err(line_of("title") if "title" in meta else 1, "missing required field", "title")
-        title = ""
+    title = value("title", "")
+    if meta.get("title") is not REPORTED and isinstance(title, str) and not title.strip():
+        err(line_of("title"), "missing_field", "title")
     elif not isinstance(title, str):
-        err(line_of("title"), "must be text", "title")
-        title = str(title)
-
-    summary = meta.get("summary") or ""
+        err(line_of("title"), "not_text", "title", value=shown(title))
+        title = str(shown(title))
+    summary = value("summary", "")
     if not isinstance(summary, str):
-        err(line_of("summary"), "must be text", "summary")
+        err(line_of("summary"), "not_text", "summary", value=shown(summary))
         summary = ""
 
-    questions = _str_list(meta.get("questions"))
+    questions = _str_list(value("questions", None))
     if questions is None:
-        err(line_of("questions"), "must be a list of phrasings, one per line starting with '- '", "questions")
+        err(line_of("questions"), "not_questions", "questions")
         questions = []
-    tags = _str_list(meta.get("tags"))
+    tags = _str_list(value("tags", None))
     if tags is None:
-        err(line_of("tags"), "must be a list, e.g. [账号, 密码]", "tags")
+        err(line_of("tags"), "not_list", "tags")
         tags = []
 
-    order = meta.get("order", 0)
+    order = value("order", 0)
     if isinstance(order, bool) or not isinstance(order, int):
-        err(line_of("order"), f"must be a whole number, got {order!r}", "order")
+        err(line_of("order"), "not_int", "order", value=shown(order))
         order = 0
-    draft = meta.get("draft", False)
+    draft = value("draft", False)
     if not isinstance(draft, bool):
-        err(line_of("draft"), f"must be true or false, got {draft!r}", "draft")
+        err(line_of("draft"), "not_bool", "draft", value=shown(draft))
         draft = False
-    updated = meta.get("updated", "")
+    updated = value("updated", "")
     if isinstance(updated, (dt.date, dt.datetime)):
         updated = updated.isoformat()[:10]
-    elif updated and not (isinstance(updated, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", updated)):
-        err(line_of("updated"), f"must be a date YYYY-MM-DD, got {updated!r}", "updated")
+    elif updated and not (isinstance(updated, str) and DATE_RE.match(updated)):
+        err(line_of("updated"), "not_date", "updated", value=updated)
         updated = ""
+    elif updated:
+        try:
+            dt.date.fromisoformat(updated)
+        except ValueError:
+            err(line_of("updated"), "impossible_date", "updated", value=updated)
+            updated = ""
 
     if not body.strip():
-        err(body_line, "article has no body text")
+        err(body_line, "empty_body")
 
     fm_lines = fm_text.splitlines()
-    q_start = lines.get("questions", 0)
+    q_start = lines.get("questions", 1) - 1
     question_lines = []
     for q in questions:
         found = next((i + 2 for i in range(q_start, len(fm_lines)) if q in fm_lines[i]), line_of("questions"))
@@ -211,7 +183,7 @@ def parse_article(path: Path, root: Path) -> tuple[Article | None, list[Problem]
     category = path.parent.name
     slug = path.stem
     if not SLUG_RE.match(slug):
-        err(1, f"file name {path.name!r} must be lower-case letters, digits and '-' (it becomes the URL)")
+        err(1, "bad_file_name", name=path.name)
     article = Article(
         id=f"{category}/{slug}",
         category=category,
@@ -234,67 +206,95 @@ def parse_category(folder: Path, root: Path) -> tuple[Category, list[Problem]]:
     cat_file = folder / CATEGORY_FILE
     rel = _rel(cat_file, root)
     cat = Category(id=folder.name, name=folder.name)
-    if not cat_file.is_file():
-        return cat, [Problem(rel, 1, "error", f"category folder '{folder.name}' has no {CATEGORY_FILE} (name, description, order)")]
-    try:
-        meta = yaml.load(cat_file.read_text("utf-8"), Loader=YamlLoader) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return cat, [Problem(rel, mark.line + 1 if mark else 1, "error", f"YAML error: {getattr(exc, 'problem', exc)}")]
     problems: list[Problem] = []
-    if not isinstance(meta, dict):
-        return cat, [Problem(rel, 1, "error", "must be a mapping with name, description, order")]
-    lines = _key_lines(cat_file.read_text("utf-8"))
-    for key in meta:
-        if key not in {"name", "description", "order"}:
-            problems.append(Problem(rel, lines.get(str(key), 1), "warning", f"unknown field {key!r}", str(key)))
+    if not SLUG_RE.match(folder.name):
+        problems.append(problem(rel, 1, "bad_folder_name", name=folder.name))
+    if not cat_file.is_file():
+        return cat, [problem(rel, 1, "no_category_file", folder=folder.name, file=CATEGORY_FILE), *problems]
+    text, read_problems = _read(cat_file, rel)
+    parsed = read_fields(text, 1, rel, CATEGORY_FIELDS, problems) if text is not None else None
+    if parsed is None:
+        return cat, read_problems + problems
+    meta, lines = parsed
     name = meta.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append(Problem(rel, lines.get("name", 1), "error", "missing required field", "name"))
+    if name is REPORTED:
+        pass
+    elif name is None or (isinstance(name, str) and not name.strip()):
+        problems.append(problem(rel, lines.get("name", 1), "missing_field", "name"))
+    elif not isinstance(name, str):
+        problems.append(problem(rel, lines["name"], "not_text", "name", value=shown(name)))
     else:
         cat.name = name.strip()
-    desc = meta.get("description", "")
-    cat.description = desc.strip() if isinstance(desc, str) else ""
+    desc = meta.get("description")
+    if isinstance(desc, str):
+        cat.description = desc.strip()
+    elif desc is not None and desc is not REPORTED:
+        problems.append(problem(rel, lines["description"], "not_text", "description", value=shown(desc)))
     order = meta.get("order", 0)
-    if isinstance(order, bool) or not isinstance(order, int):
-        problems.append(Problem(rel, lines.get("order", 1), "error", f"must be a whole number, got {order!r}", "order"))
-    else:
+    if order is not REPORTED and (isinstance(order, bool) or not isinstance(order, int)):
+        problems.append(problem(rel, lines.get("order", 1), "not_int", "order", value=shown(order)))
+    elif order is not REPORTED:
         cat.order = order
-    if not SLUG_RE.match(folder.name):
-        problems.append(Problem(rel, 1, "error", f"folder name {folder.name!r} must be lower-case letters, digits and '-'"))
     return cat, problems
 
 
-def resolve_link(article_id: str, target: str) -> str | None:
-    """Article id a relative ``.md`` link points to, or None for external links."""
-    if "://" in target or target.startswith(("/", "mailto:")):
-        return None
-    base = PurePosixPath(article_id).parent
-    parts: list[str] = []
-    for part in (base / target).parts:
-        if part == "..":
-            if parts:
-                parts.pop()
-        elif part not in (".", ""):
-            parts.append(part)
-    resolved = "/".join(parts)
-    return resolved[:-3] if resolved.endswith(".md") else resolved
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL from %00: nothing there either way
+        return False
+
+
+def _link_problems(art: Article, root: Path, articles: dict[str, Article], categories: dict[str, Category],
+                   anchors_of: Callable[[Article], list[str]]) -> list[Problem]:
+    """Every link in ``art`` that leads nowhere: to no article, no section, no category or no
+    file. A link to an article whose file exists but failed to load is not reported: that
+    file's own problem is the one to fix."""
+    out: list[Problem] = []
+    folder = root / art.category
+    for offset, written in body_links(art.body):
+        line, target = art.body_line + offset, classify(art.id, written)
+        if target.kind == "file":
+            if not _exists(folder / target.value) and not _exists(folder / f"{target.value}.md"):
+                out.append(problem(art.path, line, "missing_file", target=written))
+        elif target.kind == "category" and target.value not in categories:
+            out.append(problem(art.path, line, "dead_category_link", target=written, id=target.value))
+        elif target.kind in ("article", "anchor"):
+            linked = articles.get(target.value)
+            if linked is None:
+                if not _exists(root / f"{target.value}.md"):
+                    out.append(problem(art.path, line, "dead_link", target=written, id=target.value))
+                continue
+            there = anchors_of(linked) if target.anchor else []
+            if target.anchor and not there:
+                out.append(problem(art.path, line, "dead_anchor_no_headings", target=written, id=linked.id))
+            elif target.anchor and target.anchor not in there:
+                listed = ", ".join(f"#{a}" for a in there[:12]) + (" …" if len(there) > 12 else "")
+                out.append(problem(art.path, line, "dead_anchor", target=written, id=linked.id,
+                                   anchor=target.anchor, anchors=listed))
+            elif linked.draft and not art.draft and linked.id != art.id:
+                out.append(problem(art.path, line, "draft_link", target=written))
+    return out
 
 
 def load_articles(root: str | Path) -> Collection:
-    """Read every category and article under ``root`` and cross-check them."""
+    """Read every category and article under ``root`` and cross-check them.
+
+    Problems come in file order (by path, then line), the order a writer fixes them in.
+    """
     root = Path(root)
     problems: list[Problem] = []
     categories: dict[str, Category] = {}
     articles: dict[str, Article] = {}
     if not root.is_dir():
-        return Collection({}, {}, [Problem(str(root), 0, "error", "articles folder does not exist")])
+        return Collection({}, {}, [problem(str(root), 0, "articles_dir_missing")])
 
     for md in sorted(root.glob("*.md")):
         if md.name.lower() != "readme.md":
-            problems.append(Problem(_rel(md, root), 1, "error", "article is not inside a category folder (articles/<category>/<slug>.md)"))
+            problems.append(problem(_rel(md, root), 1, "outside_category"))
 
     seen_lower: dict[str, str] = {}
+    unloaded: set[str] = set()  # categories with an article that failed to load
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         files = sorted(folder.glob("*.md"))
         cat, cat_problems = parse_category(folder, root)
@@ -302,39 +302,40 @@ def load_articles(root: str | Path) -> Collection:
         categories[cat.id] = cat
         for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
             if any(sub.rglob("*.md")):
-                problems.append(Problem(_rel(sub, root), 1, "error", "nested folders are not categories; move these articles up one level"))
+                problems.append(problem(_rel(sub, root), 1, "nested_folder"))
         for path in files:
             article, art_problems = parse_article(path, root)
             problems.extend(art_problems)
             if article is None:
+                unloaded.add(cat.id)
                 continue
             key = article.id.lower()
             if key in seen_lower:
-                problems.append(Problem(article.path, 1, "error", f"duplicate article id {article.id!r} (also {seen_lower[key]})"))
+                problems.append(problem(article.path, 1, "duplicate_id", id=article.id, other=seen_lower[key]))
                 continue
             seen_lower[key] = article.path
             articles[article.id] = article
 
-    # Cross-article checks: shared questions, links to articles that do not exist.
+    # Cross-article checks: shared questions, links that lead nowhere. Section ids are
+    # the renderer's own, worked out only for articles that anchored links point into.
+    ids: dict[str, list[str]] = {}
+
+    def anchors_of(art: Article) -> list[str]:
+        if art.id not in ids:
+            ids[art.id] = heading_ids(render_article(art.body, art.id).html)
+        return ids[art.id]
+
     owner: dict[str, Article] = {}
     for art in articles.values():
         for q, q_line in zip(art.questions, art.question_lines):
             norm = re.sub(r"[\s？?！!。，,]", "", q).lower()
             if norm in owner and owner[norm].id != art.id:
-                problems.append(Problem(art.path, q_line, "error",
-                                        f"question {q!r} is also in {owner[norm].path}; each phrasing should lead to one article",
-                                        "questions"))
+                problems.append(problem(art.path, q_line, "duplicate_question", "questions",
+                                        question=q, other=owner[norm].path))
             owner.setdefault(norm, art)
-        for offset, line in enumerate(art.body.splitlines()):
-            for m in LINK_RE.finditer(line):
-                target = resolve_link(art.id, m.group(1))
-                if target is not None and target not in articles:
-                    problems.append(Problem(art.path, art.body_line + offset, "error",
-                                            f"link to {m.group(1)!r} points to no article ({target})"))
-                elif target is not None and articles[target].draft and not art.draft:
-                    problems.append(Problem(art.path, art.body_line + offset, "warning",
-                                            f"link to {m.group(1)!r} points to a draft"))
+        problems.extend(_link_problems(art, root, articles, categories, anchors_of))
     for cat_id in categories:
-        if not any(a.category == cat_id for a in articles.values()):
-            problems.append(Problem(f"{root.name}/{cat_id}", 0, "warning", "category has no articles"))
+        if cat_id not in unloaded and not any(a.category == cat_id for a in articles.values()):
+            problems.append(problem(f"{root.name}/{cat_id}", 0, "empty_category"))
+    problems.sort(key=lambda p: (p.path, p.line))
     return Collection(categories, articles, problems)

@@ -234,12 +234,25 @@ class Searcher:
         # Close enough to a passage, and clearly ahead of the next article (see README).
         leads = s.fusion == "rrf" or len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= s.confident_margin
         confident = bool(hits) and hits[0].confident and leads
+        hits = self._trim(hits, confident)
         response = SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings)
         with self._lock:
             self._answers[key] = response
             if len(self._answers) > ANSWER_CACHE_SIZE:
                 self._answers.popitem(last=False)
         return response
+
+    def _trim(self, hits: list[Hit], confident: bool) -> list[Hit]:
+        """Leave out the tail nobody should have to read: articles far below the best, and
+        beyond a few guesses when there is no confident answer (a query about flights on a
+        help center would otherwise list ten unrelated articles). Page, API and CLI agree."""
+        s = self.settings
+        if hits and s.fusion == "score" and s.result_cut > 0 and hits[0].score > 0:
+            floor = hits[0].score * (1 - s.result_cut)
+            hits = [h for h in hits if h.score >= floor]
+        if not confident and s.max_guesses:
+            hits = hits[: s.max_guesses]
+        return hits
 
     def _keyword_scores(self, idx: LoadedIndex, norm: str, tokens: list[str]) -> np.ndarray:
         """Per passage: each field's BM25 scaled to this query's best match, weighted."""

@@ -101,9 +101,10 @@ class Report:
     def to_text(self) -> str:
         s = self.summary
         lines = [f"报告 {self.since} – {self.until} ({self.timezone})", ""]
-        lines.append(f"搜索 {s['searches']} 次，{s['visits']} 次访问；自助解决率 {_pct(s['deflection_rate'])}"
-                     f"（{s['escalated_visits']} 次访问转人工）；有确切答案 {_pct(s['confident_rate'])}；"
-                     f"结果点击率 {_pct(s['click_rate'])}")
+        lines.append(f"搜索 {s['searches']} 次：站内 {s['site_searches']} 次，来自 {s['visits']} 次访问；"
+                     f"API 搜索 {s['api_searches']} 次（不计入访问和自助解决率）")
+        lines.append(f"自助解决率 {_pct(s['deflection_rate'])}（{s['escalated_visits']} 次访问转人工）；"
+                     f"有确切答案 {_pct(s['confident_rate'])}；结果点击率 {_pct(s['click_rate'])}")
         lines.append(f"求助 {s['escalations']} 条；文章投票 有帮助 {s['votes_yes']} / 没有帮助 {s['votes_no']}")
         lines += ["", "热门搜索："]
         lines += [f"  {i}. {q['query']}  ×{q['searches']}  确切 {_pct(q['confident_share'])}  点击 {q['clicks']}"
@@ -146,7 +147,7 @@ LAST_DAY = dt.date(9999, 12, 30)
 
 
 def period_problem(since: dt.date, until: dt.date) -> str | None:
-    """Why ``since``..``until`` cannot be reported on (in Chinese, for the page and the CLI), or None."""
+    """Why ``since``..``until`` cannot be reported on (in Chinese, for the admin page), or None."""
     for day in (since, until):
         if not FIRST_DAY <= day <= LAST_DAY:
             return f"日期超出范围：{day.isoformat()}，报告日期须在 {FIRST_DAY} 至 {LAST_DAY} 之间。"
@@ -223,11 +224,13 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
         searches = s.scalar(select(func.count()).select_from(SearchLog).where(in_range)) or 0
         confident = s.scalar(select(func.count()).select_from(SearchLog)
                              .where(in_range, SearchLog.confident.is_(True))) or 0
-        visits = s.scalar(select(func.count(distinct(SearchLog.visit_id))).where(in_range)) or 0
+        # Visits and deflection count site visits only: a script or app calling the API without
+        # cookies would otherwise be a new "self-served visit" on every call.
+        on_site = in_range & (SearchLog.source == "site")
+        visits = s.scalar(select(func.count(distinct(SearchLog.visit_id))).where(on_site)) or 0
         escalated_ids = set(s.scalars(select(SearchLog.visit_id).distinct()
-                                      .where(in_range, SearchLog.escalated.is_(True))))
-        site_searches = s.scalar(select(func.count()).select_from(SearchLog)
-                                 .where(in_range, SearchLog.source == "site")) or 0
+                                      .where(on_site, SearchLog.escalated.is_(True))))
+        site_searches = s.scalar(select(func.count()).select_from(SearchLog).where(on_site)) or 0
         clicked_searches = s.scalar(select(func.count(distinct(SearchClick.search_id)))
                                     .join(SearchLog, SearchLog.id == SearchClick.search_id).where(in_range)) or 0
 
@@ -281,7 +284,7 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
         pending = sorted(context_visits - escalated_ids)
         for i in range(0, len(pending), 500):
             escalated_ids |= set(s.scalars(select(SearchLog.visit_id).distinct()
-                                           .where(in_range, SearchLog.visit_id.in_(pending[i:i + 500]))))
+                                           .where(on_site, SearchLog.visit_id.in_(pending[i:i + 500]))))
         escalated_visits = len(escalated_ids)
 
     grouping = "embedding"
@@ -306,6 +309,8 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
 
     summary = {
         "searches": searches,
+        "site_searches": site_searches,
+        "api_searches": searches - site_searches,
         "visits": visits,
         "escalated_visits": escalated_visits,
         "deflection_rate": _share(visits - escalated_visits, visits),

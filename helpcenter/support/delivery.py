@@ -34,6 +34,7 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -292,12 +293,23 @@ class Outbox:
     # -- channels --
 
     def send(self, msg: ClaimedMessage, esc: Any) -> None:
-        due = self.hours.response_due(esc.created_at, self.settings.response_hours)
         # The address in force wins (ops may fix a wrong one while messages wait); the one
         # recorded with the row serves when the setting has been emptied since.
         if msg.channel == WEBHOOK:
             self.post_webhook(self.settings.webhook_url or msg.target or "", esc, msg.attempts)
             return
+        try:
+            mail = self.build_mail(msg, esc)
+        except (ValueError, TypeError, LookupError) as exc:  # e.g. a header with CR/LF: the same next time
+            raise PermanentFailure(f"the message cannot be built: {exc}") from exc
+        if not self.settings.smtp_host:
+            raise RuntimeError("smtp_host is not set")
+        send_mail(self.settings, mail)
+
+    def build_mail(self, msg: ClaimedMessage, esc: Any) -> EmailMessage:
+        """The e-mail for an outbox row. Raises ValueError when the stored request cannot make a
+        valid message (an address with CR/LF), which no retry can change."""
+        due = self.hours.response_due(esc.created_at, self.settings.response_hours)
         if msg.channel == SUPPORT_EMAIL:
             mail = support_message(self.settings, esc, due)
             del mail["To"]
@@ -308,13 +320,12 @@ class Outbox:
             mail = confirmation_message(self.settings, esc, due)
         else:
             raise PermanentFailure(f"unknown channel {msg.channel!r}")
-        if not self.settings.smtp_host:
-            raise RuntimeError("smtp_host is not set")
         domain = self.settings.mail_from.rpartition("@")[2] or "helpcenter"
         # Stable per notification: a message sent twice (see the module doc) can be recognised.
         mail["Message-ID"] = f"<{esc.reference}.{msg.channel}@{domain}>"
         mail["X-Helpcenter-Reference"] = esc.reference
-        send_mail(self.settings, mail)
+        mail.as_bytes()  # serialise now: a message that cannot be rendered fails here, not in SMTP
+        return mail
 
     def post_webhook(self, url: str, esc: Any, attempt: int) -> None:
         if not url:

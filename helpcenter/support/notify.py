@@ -4,16 +4,25 @@ notice to the support inbox. They are sent by the outbox worker (helpcenter.supp
 from __future__ import annotations
 
 import datetime as dt
+import re
 import smtplib
 from email.message import EmailMessage
 from typing import Any
 
 from ..config import Settings
 
+# Any control character (CR/LF above all) in a header would end it: one line, one space.
+CONTROLS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """Text for a header (the subject): requests stored before fields were checked may hold CR/LF."""
+    return " ".join(CONTROLS_RE.sub(" ", text or "").split())
+
 
 def confirmation_message(settings: Settings, esc: Any, due: dt.datetime) -> EmailMessage:
     msg = EmailMessage()
-    msg["Subject"] = f"[{settings.site_name}] 我们已收到您的求助 {esc.reference}"
+    msg["Subject"] = one_line(f"[{settings.site_name}] 我们已收到您的求助 {esc.reference}")
     msg["From"] = settings.mail_from
     msg["To"] = esc.email
     msg.set_content(
@@ -29,11 +38,14 @@ def confirmation_message(settings: Settings, esc: Any, due: dt.datetime) -> Emai
 def support_message(settings: Settings, esc: Any, due: dt.datetime) -> EmailMessage:
     """The new request as the support team reads it; replying goes to the requester."""
     msg = EmailMessage()
-    msg["Subject"] = f"[{settings.site_name}] 新求助 {esc.reference}：{esc.subject}"
+    msg["Subject"] = one_line(f"[{settings.site_name}] 新求助 {esc.reference}：{esc.subject}")
     msg["From"] = settings.mail_from
     msg["To"] = settings.support_inbox
     if esc.email:
-        msg["Reply-To"] = esc.email
+        try:
+            msg["Reply-To"] = esc.email
+        except ValueError:  # an address that cannot be a header: support still gets the request
+            pass
     ctx = esc.as_json()["context"] if hasattr(esc, "as_json") else {}
     lines = [
         f"编号：{esc.reference}",

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import secrets
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from sqlalchemy import and_, create_engine, event, func, or_, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +58,37 @@ def new_reference(today: dt.date | None = None) -> str:
     return f"HC-{day}-{''.join(secrets.choice(REF_ALPHABET) for _ in range(4))}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases, in-memory and URI-style ones)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def make_private(db_file: Path) -> None:
+    """Create the SQLite file readable by us alone (0600), or tighten an existing one and its -wal/-shm.
+
+    SQLite gives the -wal and -shm files the database file's mode, so a private
+    database file keeps the write-ahead log private too.
+    """
+    try:
+        fd = os.open(db_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # SQLite takes an empty file
+        os.close(fd)
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # e.g. a missing folder: connecting reports it
+    for path in (db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm"), Path(f"{db_file}-journal")):
+        try:
+            if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except OSError:
+            pass  # not there, or not ours to change
+
+
 class Storage:
     def __init__(self, url: str) -> None:
         # psycopg 3 is the PostgreSQL driver we ship; a bare postgresql:// would ask for psycopg2.
@@ -69,6 +103,9 @@ class Storage:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         elif url.startswith("postgresql"):
             kwargs["connect_args"] = {"connect_timeout": 5}  # a dead server must not hang a submission
+        db_file = sqlite_file(url)
+        if db_file is not None:
+            make_private(db_file)  # personal data: not readable by other users of the machine
         self.engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             @event.listens_for(self.engine, "connect")

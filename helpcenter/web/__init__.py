@@ -49,10 +49,13 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     """``test_config`` overrides Flask config; ``settings`` and ``searcher`` let tests inject parts."""
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(Path(settings.instance_dir).resolve()))
-    instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    from ..instance import make_instance_dir
+
+    instance = make_instance_dir(settings)  # private (0700): personal data and the secret key
     upload_dir = Path(settings.upload_dir or instance / "uploads")
-    upload_dir.mkdir(parents=True, exist_ok=True)
+    from .uploads import FormRequest, private_dir
+
+    private_dir(upload_dir)  # screenshots are personal data: owner only (0700, files 0600)
 
     app.config.update(
         SECRET_KEY=_secret_key(settings, instance),
@@ -65,6 +68,11 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         RATELIMIT_HEADERS_ENABLED=True,
         JSON_AS_ASCII=False,
     )
+    from .transport import SessionInterface, add_hsts
+
+    app.session_interface = SessionInterface()  # Secure cookies over HTTPS (setting `https` or per request)
+    if settings.https:
+        app.config.update(SESSION_COOKIE_SECURE=True, PREFERRED_URL_SCHEME="https")
     if test_config:
         app.config.update(test_config)
     if settings.trusted_proxies:
@@ -75,6 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.request_class = FormRequest  # per-endpoint request limits; a too-large photo costs no typed text
 
     app.extensions["hc_settings"] = settings
     app.extensions["hc_searcher"] = searcher or Searcher(settings)
@@ -107,10 +116,14 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     app.register_blueprint(escalate.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    from .tracking import client_visit
+
+    app.before_request(client_visit)  # an API client's own visit id (X-Visit-Id), checked up front
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"site_name": settings.site_name}
+        # max_query_chars: the search box's maxlength, so a full box always fits the server's request line
+        return {"site_name": settings.site_name, "max_query_chars": settings.max_query_chars}
 
     @app.after_request
     def _security_headers(resp):  # type: ignore[no-untyped-def]
@@ -118,7 +131,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Referrer-Policy"] = "same-origin"
-        return resp
+        return add_hsts(resp)
 
     _register_errors(app)
     return app
@@ -135,23 +148,26 @@ def _register_errors(app: Flask) -> None:
         503: "服务暂时不可用，请稍后再试。",
     }
 
-    def render(code: int, message: str, fields: dict[str, list[str]] | None = None):  # type: ignore[no-untyped-def]
-        if wants_json():
-            body: dict[str, Any] = {"error": message, "status": code}
-            if fields:
-                body["fields"] = fields
-            return jsonify(body), code
+    codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+             429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+
+    def render(code: int, message: str, fields: dict[str, list[str]] | None = None,
+               error_code: str | None = None):  # type: ignore[no-untyped-def]
+        if wants_json():  # the API's error shape (helpcenter.web.errors)
+            from .errors import error_response
+
+            return error_response(code, message, fields, error_code or codes.get(code, "error"))
         return render_template("error.html", code=code, message=message), code
 
     @app.errorhandler(CSRFError)
     def _csrf(e: CSRFError):  # type: ignore[no-untyped-def]
-        return render(400, "表单已过期或缺少安全令牌（CSRF），请刷新页面后重新提交。")
+        return render(400, "表单已过期或缺少安全令牌（CSRF），请刷新页面后重新提交。", error_code="csrf_failed")
 
     @app.errorhandler(413)
     def _too_large(e: HTTPException):  # type: ignore[no-untyped-def]
-        limit = app.extensions["hc_settings"].max_upload_mb
-        return render(413, f"上传的内容太大了：每张截图不能超过 {limit} MB，"
-                           f"最多 {app.extensions['hc_settings'].max_uploads} 张。请压缩后重试。")
+        from .uploads import too_large_message
+
+        return render(413, too_large_message())  # what is too large for this endpoint
 
     @app.errorhandler(429)
     def _rate(e: HTTPException):  # type: ignore[no-untyped-def]
@@ -160,7 +176,7 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(IndexError_)
     def _no_index(e: IndexError_):  # type: ignore[no-untyped-def]
         log.error("index unavailable: %s", e)
-        return render(503, "搜索和文章暂时不可用（索引未就绪），您仍可以提交求助表单。")
+        return render(503, "搜索和文章暂时不可用（索引未就绪），您仍可以提交求助表单。", error_code="index_unavailable")
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..insights.report import build_report, default_period
+from ..insights.report import build_report, default_period, period_problem
 from . import limiter
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -53,8 +53,32 @@ def _private(resp: Response) -> Response:
     return resp
 
 
+def login_account_key() -> str:
+    """The account a sign-in is for (normalised), "" when none was given.
+
+    Today's sign-in is one shared token, so there is no account and only the
+    per-address budget applies; once staff accounts post an ``account`` field,
+    failed sign-ins are also counted per account, from any address.
+    """
+    account = " ".join((request.form.get("account") or "").split()).casefold()
+    return f"admin-account:{account}" if account else ""
+
+
+def _failed(resp: Response) -> bool:
+    # Only failed sign-ins use up the budget: staff signing in often are never locked out.
+    return resp.status_code == 403
+
+
+def _login_limit() -> str:
+    return current_app.extensions["hc_settings"].rate_limit_login
+
+
 @bp.post("/login")
-@limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_forms, scope="forms")
+# Its own budgets (per address, per account), apart from the public forms' "forms" budget:
+# guessing at the token never costs the people behind the same address their contact form.
+@limiter.shared_limit(_login_limit, scope="admin-login-address", deduct_when=_failed)
+@limiter.shared_limit(_login_limit, scope="admin-login-account", key_func=login_account_key,
+                      exempt_when=lambda: not login_account_key(), deduct_when=_failed)
 def login():  # type: ignore[no-untyped-def]
     given = (request.form.get("token") or "").strip()
     if given and hmac.compare_digest(given.encode(), _token().encode()):
@@ -70,22 +94,39 @@ def logout():  # type: ignore[no-untyped-def]
     return redirect(url_for("admin.index"))
 
 
+class PeriodError(ValueError):
+    """The dates asked for cannot be reported on; the message says why, in Chinese."""
+
+
 def _period() -> tuple[dt.date, dt.date, str | None]:
+    """The days asked for (default: the last 30), and a notice when they had to be swapped.
+
+    Raises PeriodError for a malformed or out-of-range date: the page then answers 400
+    with the dates as typed, rather than a report for a period nobody asked for.
+    """
     tz = current_app.extensions["hc_settings"].support_timezone
     since, until = default_period(tz)
-    error = None
+    notice = None
     try:
         if request.args.get("since"):
             since = dt.date.fromisoformat(request.args["since"])
         if request.args.get("until"):
             until = dt.date.fromisoformat(request.args["until"])
     except ValueError:
-        error = "日期格式应为 YYYY-MM-DD，已改用最近 30 天。"
-        since, until = default_period(tz)
+        raise PeriodError("日期格式应为 YYYY-MM-DD（例如 2026-11-01），请修改后再查看。") from None
+    problem = period_problem(since, until)
+    if problem:
+        raise PeriodError(problem)
     if until < since:
-        error = "结束日期早于开始日期，已对调。"
+        notice = "结束日期早于开始日期，已对调。"
         since, until = until, since
-    return since, until, error
+    return since, until, notice
+
+
+def _refused(exc: PeriodError) -> tuple[str, int]:
+    typed = {k: request.args.get(k, "") for k in ("since", "until")}
+    return render_template("admin.html", report=None, since=typed["since"], until=typed["until"],
+                           error=str(exc), outage=False), 400
 
 
 def _report(since: dt.date, until: dt.date) -> Any:
@@ -105,7 +146,10 @@ def _report(since: dt.date, until: dt.date) -> Any:
 def index():  # type: ignore[no-untyped-def]
     if not signed_in():
         return render_template("admin_login.html", error=False)
-    since, until, error = _period()
+    try:
+        since, until, error = _period()
+    except PeriodError as exc:
+        return _refused(exc)
     try:
         report = _report(since, until)
     except SQLAlchemyError as exc:
@@ -119,7 +163,10 @@ def index():  # type: ignore[no-untyped-def]
 def report_csv():  # type: ignore[no-untyped-def]
     if not signed_in():
         return redirect(url_for("admin.index"))
-    since, until, _error = _period()
+    try:
+        since, until, _notice = _period()
+    except PeriodError as exc:
+        return _refused(exc)
     try:
         report = _report(since, until)
     except SQLAlchemyError as exc:

@@ -1,6 +1,9 @@
 """JSON API: search, suggestions, categories, articles, feedback, escalations.
 
-Errors are JSON: ``{"error": message, "status": code, "fields": {name: [messages]}}``.
+Every error, here and from the app's handlers (404, 405, 413, 429 ... under /api/), is one shape:
+``{"error": 中文说明, "code": machine code, "status": n, "fields": {name: [中文说明]},
+"errors": [{"field", "code", "message"}]}``: people read the Simplified Chinese text like the
+site's, programs branch on the codes (documented in openapi.yaml); ``fields`` keeps its old shape.
 POST endpoints need the CSRF token (header ``X-CSRFToken``) from ``GET /api/csrf``.
 """
 
@@ -12,7 +15,8 @@ from werkzeug.datastructures import MultiDict
 
 from ..support.storage import StorageUnavailable
 from . import context, limiter, tracking
-from .escalate import EscalationForm, Queued, expected_reply, submit
+from .errors import Coded, error_response
+from .escalate import FIELD_ORDER, EscalationForm, Queued, category_choices, expected_reply, submit
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -22,13 +26,11 @@ api_limit = limiter.shared_limit(lambda: current_app.extensions["hc_settings"].r
 form_limit = limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_forms, scope="forms")
 
 
-def _error(status: int, message: str, fields: dict[str, list[str]] | None = None) -> Response:
-    body: dict[str, object] = {"error": message, "status": status}
-    if fields:
-        body["fields"] = fields
-    resp = jsonify(body)
-    resp.status_code = status
-    return resp
+INVALID_FIELDS = "请求中有字段不正确，详见 fields。"
+
+
+def _invalid(fields: dict[str, list[str]]) -> Response:
+    return error_response(400, INVALID_FIELDS, fields, "invalid_fields")
 
 
 def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
@@ -38,8 +40,35 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        abort(_error(400, f"{name} must be a whole number", {name: ["must be a whole number"]}))
+        abort(_invalid({name: [Coded("not_an_integer", f"{name} 必须是整数")]}))
     return max(lo, min(hi, value))
+
+
+def _json_object() -> dict | Response:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return error_response(400, "请求体必须是 JSON 对象（Content-Type: application/json）。", code="invalid_json")
+    return data
+
+
+def _form_fields(data: dict) -> tuple[MultiDict, dict[str, list[str]]]:
+    """JSON values for the form: text as is, numbers as their text ("order_number": 12345 is
+    "12345"), null as absent; anything else, and unknown names, is refused: never dropped."""
+    known = set(FIELD_ORDER) - {"screenshots"}  # files come as multipart only
+    out: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    for key, value in data.items():
+        if key == "csrf_token":
+            continue
+        if key not in known:
+            errors[key] = [Coded("unknown_field", f"未知字段 {key}")]
+        elif isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = str(value) if isinstance(value, int) or not value.is_integer() else str(int(value))
+        elif value is not None:
+            errors[key] = [Coded("wrong_type", "应为文本（字符串或数字）")]
+    return MultiDict(out), errors
 
 
 @bp.get("/csrf")
@@ -53,7 +82,7 @@ def search():  # type: ignore[no-untyped-def]
     q = request.args.get("q", "")
     k = _int_arg("k", 5, 1, 50)
     if not q.strip():
-        return _error(400, "q is required", {"q": ["required"]})
+        return _invalid({"q": [Coded("required", "请输入要搜索的问题（q）")]})
     response = current_app.extensions["hc_searcher"].search(q, k)
     context.record_search(q, [h.id for h in response.results])
     tracking.log_search(response, "api")
@@ -89,7 +118,7 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
     idx = current_app.extensions["hc_searcher"].index()
     art = idx.articles.get(f"{cat_id}/{slug}")
     if art is None:
-        return _error(404, "no such article")
+        return error_response(404, "没有这篇文章。", code="not_found")
     keys = ("id", "category", "title", "summary", "tags", "updated", "html", "toc", "related")
     return jsonify({k: art.get(k) for k in keys})
 
@@ -97,24 +126,26 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
 @bp.post("/feedback")
 @form_limit
 def feedback():  # type: ignore[no-untyped-def]
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return _error(400, "expected a JSON object")
+    data = _json_object()
+    if isinstance(data, Response):
+        return data
     article_id, helpful = data.get("article"), data.get("helpful")
     comment = data.get("comment")
     fields: dict[str, list[str]] = {}
     if not isinstance(article_id, str) or article_id not in current_app.extensions["hc_searcher"].index().articles:
-        fields["article"] = ["unknown article"]
+        fields["article"] = [Coded("unknown_article", "没有这篇文章")]
     if not isinstance(helpful, bool):
-        fields["helpful"] = ["must be true or false"]
-    if comment is not None and (not isinstance(comment, str) or len(comment) > 2000):
-        fields["comment"] = ["must be text of at most 2000 characters"]
+        fields["helpful"] = [Coded("wrong_type", "必须是 true 或 false")]
+    if comment is not None and not isinstance(comment, str):
+        fields["comment"] = [Coded("wrong_type", "应为文本")]
+    elif comment is not None and len(comment) > 2000:
+        fields["comment"] = [Coded("too_long", "最多 2000 个字")]
     if fields:
-        return _error(400, "invalid feedback", fields)
+        return _invalid(fields)
     try:
         current_app.extensions["hc_storage"].add_feedback(article_id, helpful, comment)
     except StorageUnavailable:
-        return _error(503, "feedback cannot be stored right now; try again later")
+        return error_response(503, "暂时无法保存反馈，请稍后再试。", code="storage_unavailable")
     if not helpful:
         context.record_unhelpful(article_id)
     return jsonify({"ok": True}), 201
@@ -123,22 +154,28 @@ def feedback():  # type: ignore[no-untyped-def]
 @bp.post("/escalations")
 @form_limit
 def escalations():  # type: ignore[no-untyped-def]
+    type_errors: dict[str, list[str]] = {}
     if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            return _error(400, "expected a JSON object")
-        formdata = MultiDict({k: v for k, v in data.items() if isinstance(v, str)})
+        data = _json_object()
+        if isinstance(data, Response):
+            return data
+        formdata, type_errors = _form_fields(data)
         files = []
     else:
         formdata = request.form
         files = request.files.getlist("screenshots")
     form = EscalationForm(formdata=formdata, meta={"csrf": False})  # checked globally by CSRFProtect
-    try:
-        esc, errors = submit(form, files, context.visit())
-    except StorageUnavailable:  # neither the database nor the spool took it
-        return _error(503, "the request cannot be stored right now; nothing was saved, please retry")
-    if esc is None:
-        return _error(400, "invalid request", errors)
+    if type_errors:  # nothing is stored; the other fields are still checked, to say everything at once
+        form.category.choices = category_choices()
+        form.validate()
+        errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
+        return _invalid({**errors, **type_errors})  # the type problem, not a "required" following from it
+    outcome = submit(form, files, context.visit())
+    if outcome.esc is None and not outcome.outage:
+        return _invalid(outcome.errors)
+    if outcome.outage:  # neither the database nor the spool took it
+        return error_response(503, "暂时无法保存您的请求，没有保存任何内容，请稍后重试。", code="storage_unavailable")
+    esc = outcome.esc
     queued = isinstance(esc, Queued)  # spooled while the database is down: stored once it is back
     return jsonify({"reference": esc.reference, "expected_reply_by": expected_reply(esc.created_at).isoformat(),
                     "queued": queued}), 202 if queued else 201

@@ -38,6 +38,16 @@ def category(cat_id: str):  # type: ignore[no-untyped-def]
                            articles=[idx.articles[a] for a in cat["articles"]])
 
 
+@bp.get("/categories/<cat_id>/")
+@bp.get("/articles/<cat_id>/<slug>/")
+def trailing_slash(cat_id: str, slug: str | None = None):  # type: ignore[no-untyped-def]
+    """Pasted or hand-typed links often end in "/": send them to the one canonical URL."""
+    target = (url_for("browse.article", cat_id=cat_id, slug=slug) if slug is not None
+              else url_for("browse.category", cat_id=cat_id))
+    query = request.query_string.decode("latin-1")
+    return redirect(target + ("?" + query if query else ""), 301)
+
+
 @bp.get("/articles/<cat_id>/<slug>")
 def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
     idx = searcher().index()
@@ -46,8 +56,9 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
         abort(404)
     if tracking.CLICK_PARAM in request.args:  # opened from search results: record the click, drop the parameter
         return tracking.click_redirect(art["id"])
-    context.record_read(art["id"])
-    current_app.extensions["hc_storage"].count_view(art["id"])
+    if request.method != "HEAD":  # an uptime check is not a reader
+        context.record_read(art["id"])
+        current_app.extensions["hc_storage"].count_view(art["id"])
     related = [idx.articles[a] for a in art.get("related", []) if a in idx.articles]
     return render_template("article.html", article=art, category=idx.categories[art["category"]],
                            related=related, feedback=request.args.get("feedback", ""))
@@ -63,21 +74,26 @@ def feedback(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
     helpful = request.form.get("helpful")
     comment = (request.form.get("comment") or "").strip()[:2000]
     here = url_for("browse.article", cat_id=cat_id, slug=slug)
+    if helpful not in ("yes", "no", "comment"):
+        abort(400)
     try:
         last = session.get("last_vote") or {}
-        if helpful == "comment" and comment and last.get("article") == article_id:
-            storage.add_feedback_comment(int(last["id"]), article_id, comment)
-        elif helpful in ("yes", "no"):
-            session["last_vote"] = {"article": article_id,
+        voted = last.get("article") == article_id and not last.get("helpful")  # a "no" to attach to
+        if helpful == "comment" and voted:
+            # "What was missing?" after this visit's vote: an empty box is simply no comment.
+            if comment:
+                voted = storage.add_feedback_comment(int(last["id"]), article_id, comment)
+        if helpful in ("yes", "no") or not voted:
+            # The box answered without a vote in this session (a ?feedback=no link, a new
+            # session): sending it says "not helpful", counted once; a resend edits the comment.
+            session["last_vote"] = {"article": article_id, "helpful": helpful == "yes",
                                     "id": storage.add_feedback(article_id, helpful == "yes", comment)}
-        else:
-            abort(400)
     except StorageUnavailable:
         flash("反馈暂时无法保存，请稍后再试。", "error")
         return redirect(here + "#feedback")
-    if helpful == "no":
+    if helpful != "yes":
         context.record_unhelpful(article_id)
-        if not comment:
+        if helpful == "no" and not comment:
             # Ask what was missing (without JavaScript the box appears on reload).
             return redirect(url_for("browse.article", cat_id=cat_id, slug=slug, feedback="no") + "#feedback")
     return redirect(url_for("browse.article", cat_id=cat_id, slug=slug, feedback="done") + "#feedback")

@@ -6,9 +6,14 @@ retell what they already tried, and support sees which articles failed them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import session
+
+from ..insights.searchlog import mask_personal
+
+PLACEHOLDER_RE = re.compile(r"<(?:邮箱|数字)>")
 
 KEEP = 10
 
@@ -19,8 +24,10 @@ def _push(key: str, value: str) -> None:
 
 
 def record_search(query: str, shown: list[str]) -> None:
+    """The cookie is signed, not encrypted: it keeps the query masked like the search log
+    (e-mail addresses and long digit runs), never the phone number someone searched with."""
     if query.strip():
-        session["q"] = query[:200]
+        session["q"] = mask_personal(query[:200])
         for article_id in shown[:5]:
             _push("shown", article_id)
 
@@ -33,11 +40,16 @@ def record_unhelpful(article_id: str) -> None:
     _push("unhelpful", article_id)
 
 
+def subject_hint(query: str) -> str:
+    """The last (masked) search as a subject: the placeholders of masked parts are left out."""
+    return " ".join(PLACEHOLDER_RE.sub(" ", query).split())
+
+
 def visit() -> dict[str, Any]:
-    from .tracking import VISIT_KEY
+    from .tracking import visit_id
 
     return {
-        "visit": session.get(VISIT_KEY, ""),  # random id linking this visit's search analytics
+        "visit": visit_id(create=False),  # random id linking this visit's search analytics (or the API client's)
         "query": session.get("q", ""),
         "shown": list(session.get("shown", [])),
         "read": list(session.get("read", [])),

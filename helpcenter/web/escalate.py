@@ -11,58 +11,99 @@ Notifications (support inbox, confirmation e-mail, webhook) go through the outbo
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 import re
-import secrets
-from dataclasses import dataclass
-from pathlib import Path
+import unicodedata
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
-from PIL import Image, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 from wtforms import SelectField, StringField, TextAreaField
-from wtforms.validators import Email, Length, Optional, ValidationError
+from wtforms.validators import Email, Optional, ValidationError
 
 from ..engine.index import IndexError_
 from ..support.delivery import planned_deliveries, write_spool
-from ..support.storage import NewAttachment, StorageUnavailable
-from . import context, limiter, tracking
+from ..support.storage import StorageUnavailable
+from . import context, limiter, tracking, uploads
+from .errors import Coded
+from .uploads import Upload, check_uploads, save_uploads
 
 bp = Blueprint("escalate", __name__)
 log = logging.getLogger(__name__)
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
-IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"),
-               "GIF": ("image/gif", ".gif"), "WEBP": ("image/webp", ".webp")}
 OTHER_CATEGORY = ("other", "其他问题")
+# Line and paragraph breaks of any kind: in a one-line field they become a space (a subject
+# with CR/LF could never be an e-mail header). Other control characters are refused.
+BREAKS_RE = re.compile(r"[\r\n\t\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# Where the fields are on the page, for the error summary and the focus.
+FIELD_ORDER = ("subject", "description", "category", "email", "phone", "name", "device", "order_number",
+               "screenshots", "website")
+
+
+def one_line(value: Any) -> Any:
+    """Filter for single-line fields: breaks become one space, ends trimmed."""
+    return BREAKS_RE.sub(" ", value).strip() if isinstance(value, str) else value
+
+
+def multi_line(value: Any) -> Any:
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
+def no_controls(_form: Any, field: Any) -> None:
+    allowed = "\n\t" if isinstance(field, TextAreaField) else ""
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in field.data or ""):
+        raise ValidationError(Coded("control_characters", "不能包含控制字符，请删除后重试"))
+
+
+def length(lo: int, hi: int, message: str) -> Any:
+    """Like wtforms' Length, with a code beside the message (wtforms would format it away)."""
+    def check(_form: Any, field: Any) -> None:
+        n = len(field.data or "")
+        if n == 0 and lo:
+            raise ValidationError(Coded("required", message))
+        if n < lo or n > hi:
+            raise ValidationError(Coded("too_short" if n < lo else "too_long", message))
+    return check
+
+
+def line(label: str, hi: int, *validators: Any, optional: bool = True) -> StringField:
+    pre = [Optional()] if optional else []
+    return StringField(label, filters=[one_line], validators=[
+        *pre, no_controls, length(0, hi, f"最多 {hi} 个字"), *validators])
 
 
 class EscalationForm(FlaskForm):
-    name = StringField("姓名（选填）", validators=[Optional(), Length(max=100)])
-    email = StringField("电子邮箱", validators=[Optional(), Length(max=254), Email(message="请输入有效的电子邮箱地址")])
-    phone = StringField("手机号", validators=[Optional(), Length(max=32)])
-    category = SelectField("问题类别", validate_choice=True)
-    subject = StringField("主题", validators=[Length(min=2, max=120, message="主题需要 2 到 120 个字")])
-    description = TextAreaField("问题描述", validators=[
-        Length(min=10, max=5000, message="请用 10 到 5000 个字描述问题")])
-    device = StringField("设备型号 / 系统版本（选填）", validators=[Optional(), Length(max=200)])
-    order_number = StringField("订单号或交易号（选填）", validators=[Optional(), Length(max=64)])
+    name = line("姓名（选填）", 100)
+    email = line("电子邮箱", 254, Email(message=Coded("invalid_email", "请输入有效的电子邮箱地址")))
+    phone = line("手机号", 32)
+    category = SelectField("问题类别", validate_choice=False)  # checked below, with a Chinese message
+    subject = StringField("主题", filters=[one_line], validators=[
+        no_controls, length(2, 120, "主题需要 2 到 120 个字")])
+    description = TextAreaField("问题描述", filters=[multi_line], validators=[
+        no_controls, length(10, 5000, "请用 10 到 5000 个字描述问题")])
+    device = line("设备型号 / 系统版本（选填）", 200)
+    order_number = line("订单号或交易号（选填）", 64)
     website = StringField("请勿填写")  # honeypot: hidden from people, filled by bots
 
     def validate_phone(self, field: StringField) -> None:
         if field.data and not PHONE_RE.match(field.data.strip()):
-            raise ValidationError("请输入有效的手机号（数字，可带 + 和空格）")
+            raise ValidationError(Coded("invalid_phone", "请输入有效的手机号（数字，可带 + 和空格）"))
+
+    def validate_category(self, field: SelectField) -> None:
+        if field.data not in {value for value, _label in field.choices or []}:
+            raise ValidationError(Coded("invalid_choice", "请选择问题类别"))
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
         if not (self.email.data or "").strip() and not (self.phone.data or "").strip():
-            self.email.errors = list(self.email.errors) + ["请至少留下电子邮箱或手机号，方便我们联系您"]
+            self.email.errors = list(self.email.errors) + [
+                Coded("contact_required", "请至少留下电子邮箱或手机号，方便我们联系您")]
             ok = False
         if (self.website.data or "").strip():
-            self.website.errors = list(self.website.errors) + ["invalid"]
+            self.website.errors = list(self.website.errors) + [Coded("invalid", "此项请留空")]
             ok = False
         return ok
 
@@ -77,55 +118,6 @@ def category_choices() -> list[tuple[str, str]]:
 
 
 @dataclass
-class Upload:
-    data: bytes
-    original_name: str
-    content_type: str
-    ext: str
-
-
-def check_uploads(files: list[FileStorage]) -> tuple[list[Upload], list[str]]:
-    """Images only, verified by decoding their content, each within the size limit."""
-    settings = current_app.extensions["hc_settings"]
-    limit = settings.max_upload_mb * 1024 * 1024
-    files = [f for f in files if f and f.filename]
-    errors: list[str] = []
-    if len(files) > settings.max_uploads:
-        return [], [f"最多上传 {settings.max_uploads} 张截图"]
-    out = []
-    for f in files:
-        data = f.stream.read(limit + 1)
-        name = Path(f.filename or "screenshot").name[:255]
-        if len(data) > limit:
-            errors.append(f"{name}：超过 {settings.max_upload_mb} MB")
-            continue
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                fmt = img.format or ""
-                img.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-            errors.append(f"{name}：不是有效的图片（支持 PNG、JPEG、GIF、WebP）")
-            continue
-        if fmt not in IMAGE_TYPES:
-            errors.append(f"{name}：不支持的图片格式 {fmt}（支持 PNG、JPEG、GIF、WebP）")
-            continue
-        ctype, ext = IMAGE_TYPES[fmt]
-        out.append(Upload(data, name, ctype, ext))
-    return out, errors
-
-
-def save_uploads(uploads: list[Upload]) -> list[NewAttachment]:
-    """Random names in a folder the web server never serves."""
-    folder: Path = current_app.extensions["hc_upload_dir"]
-    saved = []
-    for u in uploads:
-        stored = secrets.token_hex(16) + u.ext
-        (folder / stored).write_bytes(u.data)
-        saved.append(NewAttachment(stored, u.original_name, u.content_type, len(u.data)))
-    return saved
-
-
-@dataclass
 class Queued:
     """A request spooled while the database was down: it has its reference already."""
     reference: str
@@ -133,18 +125,35 @@ class Queued:
     queued: bool = True
 
 
-def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]) -> tuple[Any, dict[str, list[str]]]:
-    """Validate and store; returns (escalation, {}), (Queued, {}) when the database is down and
-    the request was spooled, or (None, field errors). Raises StorageUnavailable only when the
-    request could be neither stored nor spooled."""
+@dataclass
+class Outcome:
+    """What became of a submission: ``esc`` is the stored escalation or a :class:`Queued` one;
+    without it, ``errors`` (field name -> messages with codes) or ``outage`` (neither the
+    database nor the spool took it). ``accepted`` are the good screenshots, ``pending_token``
+    names them once held for the next try (see helpcenter.web.uploads)."""
+    esc: Any = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    accepted: list[Upload] = field(default_factory=list)
+    pending_token: str = ""
+    outage: bool = False
+
+
+def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any], *,
+           kept: list[Upload] | None = None, kept_errors: list[str] | None = None,
+           hold: bool = False) -> Outcome:
+    """Validate and store or, when the database is down, spool. ``kept``: screenshots held from
+    an earlier try; ``hold``: hold the accepted ones when the request is not taken (the form)."""
     form.category.choices = category_choices()
     valid = form.validate()
-    uploads, upload_errors = check_uploads(files)
+    accepted, upload_errors = check_uploads(files, kept)
+    upload_errors = list(kept_errors or []) + upload_errors
     errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
     if upload_errors:
         errors["screenshots"] = upload_errors
     if not valid or upload_errors:
-        return None, errors
+        errors = {k: errors[k] for k in sorted(errors, key=lambda k: FIELD_ORDER.index(k)
+                                              if k in FIELD_ORDER else len(FIELD_ORDER))}
+        return Outcome(errors=errors, accepted=accepted, pending_token=uploads.hold(accepted) if hold else "")
     fields = {
         "name": (form.name.data or "").strip() or None,
         "email": (form.email.data or "").strip().lower() or None,
@@ -155,7 +164,7 @@ def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]
         "device": (form.device.data or "").strip() or None,
         "order_number": (form.order_number.data or "").strip() or None,
     }
-    attachments = save_uploads(uploads)
+    attachments = save_uploads(accepted)
     settings = current_app.extensions["hc_settings"]
     try:
         # The notifications are queued in the same transaction (see helpcenter.support.delivery).
@@ -167,16 +176,36 @@ def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]
             reference, created = write_spool(current_app.extensions["hc_spool_dir"], fields, visit, attachments)
         except OSError:
             log.exception("the spool cannot be written either; the request is not saved")
-            for a in attachments:  # nothing orphaned; the person still has their text
+            for a in attachments:  # nothing orphaned; the person still has their text (and files)
                 (current_app.extensions["hc_upload_dir"] / a.stored_name).unlink(missing_ok=True)
-            raise exc from None
+            return Outcome(accepted=accepted, pending_token=uploads.hold(accepted) if hold else "", outage=True)
         log.warning("request %s spooled; it is stored when the database is back", reference)
-        return Queued(reference, created), {}
+        uploads.discard_pending(accepted)
+        return Outcome(Queued(reference, created))
+    uploads.discard_pending(accepted)
     tracking.mark_escalated(visit)  # search analytics: this visit ended in an escalation
     outbox = current_app.extensions.get("hc_outbox")
     if outbox is not None:
         outbox.wake()  # deliver now rather than at the next poll
-    return esc, {}
+    return Outcome(esc)
+
+
+def _limits(kept: int) -> dict[str, int]:
+    """What the file field tells the person and the browser (app.js checks before sending)."""
+    s = current_app.extensions["hc_settings"]
+    per_file = uploads.file_limit()
+    return {"mb": s.max_upload_mb, "count": s.max_uploads, "left": max(0, s.max_uploads - kept),
+            "bytes": per_file, "total": per_file * s.max_uploads}
+
+
+def _summary(form: EscalationForm, errors: dict[str, list[str]]) -> list[tuple[str, str, str]]:
+    """(field id, label, message) for the list of problems at the top of the form."""
+    out = []
+    for name, messages in errors.items():
+        f = form._fields.get(name)
+        label = f.label.text if f is not None else "截图"
+        out += [(f.id if f is not None else name, label, m) for m in messages]
+    return out
 
 
 def expected_reply(created: dt.datetime) -> dt.datetime:
@@ -196,19 +225,23 @@ def contact():  # type: ignore[no-untyped-def]
         articles = current_app.extensions["hc_searcher"].index().articles
     except IndexError_:
         pass  # no index: the form still works, without article titles in the context box
-    if request.method == "GET":
-        form.subject.data = visit["query"][:120] or None
+    page = {"form": form, "visit": visit, "articles": articles, "errors": {}, "kept": [], "pending_token": "",
+            "limits": _limits(0), "summary": [], "first_error": ""}
+    if request.method in ("GET", "HEAD"):  # HEAD (uptime checks) is a GET without the body, never a submission
+        form.subject.data = context.subject_hint(visit["query"])[:120] or None
         last = (visit["unhelpful"] or visit["read"] or [""])[-1]
         if last in articles:
             form.category.data = articles[last]["category"]
-        return render_template("contact.html", form=form, visit=visit, articles=articles, errors={})
-    try:
-        esc, errors = submit(form, request.files.getlist("screenshots"), visit)
-    except StorageUnavailable:
-        return render_template("contact.html", form=form, visit=visit, articles=articles, errors={},
-                               outage=True), 503
-    if esc is None:
-        return render_template("contact.html", form=form, visit=visit, articles=articles, errors=errors), 400
+        return render_template("contact.html", **page)
+    kept, kept_errors = uploads.held(request.form.get("pending_uploads", ""), request.form.getlist("remove_pending"))
+    outcome = submit(form, request.files.getlist("screenshots"), visit, kept=kept, kept_errors=kept_errors,
+                     hold=True)
+    if outcome.esc is None:
+        page.update(errors=outcome.errors, kept=uploads.describe(outcome.accepted), outage=outcome.outage,
+                    pending_token=outcome.pending_token, limits=_limits(len(outcome.accepted)),
+                    summary=_summary(form, outcome.errors), first_error=next(iter(outcome.errors), ""))
+        return render_template("contact.html", **page), 503 if outcome.outage else 400
+    esc = outcome.esc
     session["last_reference"] = esc.reference
     if isinstance(esc, Queued):  # any node can show the page: what it needs travels in the session
         session["queued"] = {"reference": esc.reference, "created_at": esc.created_at.isoformat()}

@@ -1,8 +1,11 @@
 """Search analytics in the web layer: the visit id, searches, result clicks, escalations.
 
 The visit id is random (no IP, no user agent) and lives in the session cookie,
-so it lasts as long as the browser session. Nothing here may break or slow a
-page: every problem is logged and swallowed (see :class:`SearchLogger`).
+so it lasts as long as the browser session. API clients that keep no cookies may
+pass their own (``X-Visit-Id`` header or ``visit`` parameter), so their searches
+and escalations link up; the report counts API searches apart from site visits.
+Nothing here may break or slow a page: every problem is logged and swallowed
+(see :class:`SearchLogger`).
 """
 
 from __future__ import annotations
@@ -12,18 +15,46 @@ import re
 import secrets
 from typing import Any
 
-from flask import current_app, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 
 from ..insights.searchlog import SearchLogger
+from .errors import Coded, error_response
 
 log = logging.getLogger(__name__)
 
 VISIT_KEY = "vid"
 CLICK_PARAM = "from"
 SEARCH_KEY_RE = re.compile(r"[0-9a-f]{16}")
+VISIT_HEADER = "X-Visit-Id"
+VISIT_PARAM = "visit"
+# Fits search_log.visit_id (32); letters, digits, - and _ so it is never markup or a query.
+CLIENT_VISIT_RE = re.compile(r"[A-Za-z0-9_-]{8,32}")
+
+
+def client_visit() -> None:
+    """Before an API request: take the client's visit id (header or parameter), refusing a malformed one.
+
+    Checked before the request runs, so a bad id is a clear 400 rather than a
+    search logged under a visit nobody can find again.
+    """
+    if not request.path.startswith("/api/"):
+        return
+    raw = request.headers.get(VISIT_HEADER)
+    if raw is None:
+        raw = request.args.get(VISIT_PARAM)
+    if raw is None:
+        return
+    if not CLIENT_VISIT_RE.fullmatch(raw.strip()):
+        message = Coded("invalid_visit", f"{VISIT_HEADER} / {VISIT_PARAM} 须为 8 到 32 个字母、数字、- 或 _")
+        abort(error_response(400, message, {VISIT_PARAM: [message]}, "invalid_visit"))
+    g.hc_client_visit = raw.strip()
 
 
 def visit_id(create: bool = True) -> str:
+    """This visit's id: the API client's own when it passed one, else the session's (made on first use)."""
+    client = g.get("hc_client_visit")
+    if client:
+        return str(client)
     vid = session.get(VISIT_KEY)
     if not (isinstance(vid, str) and vid) and create:
         vid = secrets.token_hex(8)

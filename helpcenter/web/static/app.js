@@ -17,11 +17,22 @@
       .catch(function () { return { suggestions: [] }; });
   }
 
+  // While an IME composes (pinyin "chongzhi" before it becomes 充值) the text is not the
+  // question yet: call fn only for typed text, and once when a composition ends. Returns a
+  // function that tells whether a composition is under way.
+  function onTyped(el, fn) {
+    var composing = false;
+    el.addEventListener("compositionstart", function () { composing = true; });
+    el.addEventListener("compositionend", function () { composing = false; fn(); });
+    el.addEventListener("input", function (e) { if (!e.isComposing && !composing) fn(); });
+    return function () { return composing; };
+  }
+
   // Instant suggestions under the search box (ARIA combobox, keyboard friendly).
   var input = document.getElementById("q");
   var list = document.getElementById("suggestions");
   if (input && list) {
-    var active = -1, latest = "";
+    var active = -1, latest = "", composing = function () { return false; };
     function close() { list.hidden = true; input.setAttribute("aria-expanded", "false"); active = -1; }
     function select(i) {
       var items = list.querySelectorAll("li");
@@ -30,6 +41,7 @@
       if (items[i]) input.setAttribute("aria-activedescendant", items[i].id);
     }
     var update = debounce(function () {
+      if (composing()) return; // typed just before an IME started: wait for its result
       var q = input.value.trim();
       latest = q;
       if (q.length < 2) { close(); return; }
@@ -52,10 +64,10 @@
         else close();
       });
     }, 200);
-    input.addEventListener("input", update);
+    composing = onTyped(input, update);
     input.addEventListener("keydown", function (e) {
       var n = list.children.length;
-      if (list.hidden || !n) return;
+      if (list.hidden || !n || e.isComposing) return; // Enter/arrows then belong to the IME
       if (e.key === "ArrowDown") { e.preventDefault(); select((active + 1) % n); }
       else if (e.key === "ArrowUp") { e.preventDefault(); select((active - 1 + n) % n); }
       else if (e.key === "Enter" && active >= 0) { e.preventDefault(); location.href = list.children[active].dataset.url; }
@@ -68,7 +80,8 @@
   var desc = document.getElementById("description");
   var box = document.getElementById("deflect");
   if (desc && box) {
-    desc.addEventListener("input", debounce(function () {
+    var describing = onTyped(desc, debounce(function () {
+      if (describing()) return;
       var q = desc.value.trim();
       if (q.length < 6) { box.hidden = true; return; }
       suggest(q.slice(0, 200)).then(function (data) {
@@ -89,4 +102,46 @@
       });
     }, 400));
   }
+
+  // Screenshots: check sizes before anything is sent, so a too-large photo never costs the
+  // typed text (the server checks again and brings the filled form back when JS is off).
+  var shots = document.getElementById("screenshots");
+  if (shots && shots.form) {
+    var shotsError = document.getElementById("screenshots-error");
+    function mb(n) { return (n / 1048576).toFixed(1) + " MB"; }
+    function checkShots() {
+      var maxBytes = +shots.dataset.maxBytes, maxFiles = +shots.dataset.maxFiles;
+      var maxTotal = +shots.dataset.maxTotal, problems = [], total = 0;
+      Array.prototype.forEach.call(shots.files || [], function (f) {
+        total += f.size;
+        if (f.size > maxBytes) problems.push(f.name + "（" + mb(f.size) + "）：超过 " + shots.dataset.maxMb + " MB，请压缩或换一张");
+      });
+      var n = (shots.files || []).length;
+      if (n > maxFiles) problems.push("最多还能选 " + maxFiles + " 张截图，您选了 " + n + " 张");
+      if (total > maxTotal) problems.push("截图合计 " + mb(total) + "，超过 " + mb(maxTotal) + " 的上限");
+      shotsError.textContent = "";
+      problems.forEach(function (m) {
+        var p = document.createElement("p");
+        p.className = "error"; p.textContent = m; shotsError.appendChild(p);
+      });
+      if (problems.length) shots.setAttribute("aria-invalid", "true");
+      else shots.removeAttribute("aria-invalid");
+      return !problems.length;
+    }
+    shots.addEventListener("change", checkShots);
+    shots.form.addEventListener("submit", function (e) {
+      if (!checkShots()) { e.preventDefault(); shots.focus(); }
+    });
+  }
+
+  // A form that came back with errors: the first wrong field takes the focus (autofocus may
+  // be ignored, e.g. after a reload), and the summary's links focus their field.
+  var firstInvalid = document.querySelector("form.contact [aria-invalid=true]");
+  if (firstInvalid && document.activeElement !== firstInvalid) firstInvalid.focus();
+  document.querySelectorAll(".error-summary a[href^='#']").forEach(function (a) {
+    a.addEventListener("click", function (e) {
+      var target = document.getElementById(a.getAttribute("href").slice(1));
+      if (target) { e.preventDefault(); target.focus(); }
+    });
+  });
 })();

@@ -1,0 +1,300 @@
+"""Screenshots of the escalation form: request limits, checking, cleaning, keeping, saving.
+
+Too-large photos must never cost what the person typed. Werkzeug refuses a request over
+``max_content_length`` before parsing anything, so the typed text would be gone. The two
+upload endpoints therefore accept a request up to :func:`read_limit` (several times what
+could be stored) and :class:`FormRequest` streams each file part into a :class:`CappedSpool`
+that keeps at most the per-file limit plus one byte and counts the rest: text fields are
+parsed as usual (bounded by ``MAX_FORM_MEMORY_SIZE``), an oversize photo becomes a field
+error, and memory and disk stay bounded. Only beyond the read limit is the request refused
+(413) unread. Screenshots accepted while another field is wrong are kept as *pending*
+files (upload folder ``pending/``, owner-only) named in a signed token that the form carries
+in a hidden field, so nobody has to choose them again; abandoned ones go after a day.
+
+Every image is decoded and re-encoded with Pillow, upright (EXIF orientation applied):
+EXIF (GPS!), XMP, comments and any bytes appended after the image are dropped; PNG, GIF and
+WebP keep their exact pixels (WebP lossless), JPEG is re-encoded at high quality.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Request, current_app, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from PIL import Image, ImageOps, UnidentifiedImageError
+from werkzeug.datastructures import FileStorage
+
+from ..support.storage import NewAttachment
+from .errors import Coded
+
+MB = 1024 * 1024
+UPLOAD_ENDPOINTS = {"escalate.contact", "api.escalations"}
+READ_FACTOR = 4  # a request up to 4x what can be stored is read (and the excess discarded)
+FEEDBACK_LIMIT = 64 * 1024  # a vote and a 2000-character comment, with room to spare
+PENDING_DIR = "pending"
+PENDING_MAX_AGE = 24 * 3600
+KEEP_INFO = ("icc_profile", "transparency", "duration", "loop", "background", "dpi")
+FORMATS = {  # decoded format -> (stored format, content type, extension)
+    "PNG": ("PNG", "image/png", ".png"), "JPEG": ("JPEG", "image/jpeg", ".jpg"),
+    "GIF": ("GIF", "image/gif", ".gif"), "WEBP": ("WEBP", "image/webp", ".webp"),
+}
+SUPPORTED = "支持 PNG、JPEG、GIF、WebP"
+
+
+def _settings() -> Any:
+    return current_app.extensions["hc_settings"]
+
+
+def file_limit() -> int:
+    return int(_settings().max_upload_mb * MB)
+
+
+def read_limit() -> int:
+    """The largest request the upload endpoints read (files beyond their limit are discarded)."""
+    s = _settings()
+    return int(READ_FACTOR * s.max_upload_mb * s.max_uploads * MB + MB)
+
+
+class CappedSpool(io.RawIOBase):
+    """Write side of one uploaded file: keeps ``keep`` bytes, counts (and drops) the rest."""
+
+    def __init__(self, keep: int) -> None:
+        super().__init__()
+        self.keep = keep
+        self.size = 0
+        self._file = tempfile.SpooledTemporaryFile(max_size=512 * 1024)
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        room = self.keep - self._file.tell()
+        if room > 0:
+            self._file.write(bytes(data[:room]))
+        self.size += len(data)
+        return len(data)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._file.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        return self._file.read(n)
+
+    def readinto(self, b: Any) -> int:
+        data = self._file.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class FormRequest(Request):
+    """Request limits per endpoint (see the module doc) and capped file spools."""
+
+    @property
+    def max_content_length(self) -> int | None:  # type: ignore[override]
+        if self._max_content_length is not None:  # set for this request by a view
+            return self._max_content_length
+        if current_app and self.endpoint in UPLOAD_ENDPOINTS:
+            return read_limit()
+        if current_app and self.endpoint == "api.feedback":
+            return FEEDBACK_LIMIT
+        return super().max_content_length
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> Any:
+        return CappedSpool(file_limit() + 1)
+
+
+def too_large_message() -> str:
+    """What is too large for the endpoint that refused the request (413)."""
+    s = _settings()
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        return (f"上传的内容太大了（整个请求超过 {read_limit() // MB} MB）：每张截图不能超过 {s.max_upload_mb} MB，"
+                f"最多 {s.max_uploads} 张。请压缩或少选几张后重试。")
+    if request.endpoint == "api.feedback":
+        return f"反馈内容太长了：请求不能超过 {FEEDBACK_LIMIT // 1024} KB（评论最多 2000 字）。"
+    limit = request.max_content_length
+    return f"请求的内容太大了（不能超过 {limit // MB} MB）。" if limit else "请求的内容太大了。"
+
+
+@dataclass
+class Upload:
+    """A checked, re-encoded screenshot; ``pending`` names its held copy, if any."""
+    data: bytes
+    original_name: str
+    content_type: str
+    ext: str
+    pending: str | None = None
+
+
+def _human(n: int) -> str:
+    return f"{n / MB:.1f} MB" if n >= MB / 10 else f"{max(1, n // 1024)} KB"
+
+
+def clean_image(data: bytes) -> tuple[bytes, str, str]:
+    """Decode and re-encode: metadata and trailing bytes go, pixels stay (upright).
+    Returns (bytes, content type, extension); raises ValueError with the person's message."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt = probe.format or ""
+            probe.verify()
+        if fmt not in FORMATS:
+            raise ValueError(f"不支持的图片格式 {fmt}（{SUPPORTED}）")
+        img = Image.open(io.BytesIO(data))
+        if img.width * img.height > Image.MAX_IMAGE_PIXELS:
+            raise ValueError("图片像素太多了，请缩小后重试")
+        frames = getattr(img, "n_frames", 1)
+        img.load()
+        if frames == 1:
+            img = ImageOps.exif_transpose(img) or img
+        out_fmt, ctype, ext = FORMATS[fmt]
+        info = {k: v for k, v in img.info.items() if k in KEEP_INFO}
+        img.info = dict(info)
+        options: dict[str, Any] = dict(info)
+        if out_fmt == "JPEG":
+            options.update(quality=95, subsampling=0 if img.mode in ("RGB", "YCbCr") else -1)
+        elif out_fmt == "WEBP":
+            options.update(lossless=True, quality=100)
+        if frames > 1 and out_fmt in ("GIF", "WEBP", "PNG"):
+            options["save_all"] = True
+        buf = io.BytesIO()
+        img.save(buf, out_fmt, exif=b"", **options)
+        return buf.getvalue(), ctype, ext
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, EOFError) as exc:
+        raise ValueError(f"不是有效的图片（{SUPPORTED}）") from exc
+
+
+def check_uploads(files: list[FileStorage], kept: list[Upload] | None = None) -> tuple[list[Upload], list[str]]:
+    """New files (verified by decoding, each within the limit) after those already ``kept``;
+    every good one is returned even when another is refused, so it can be kept."""
+    s = _settings()
+    limit = file_limit()
+    out = list(kept or [])
+    errors: list[str] = []
+    for f in [f for f in files if f and f.filename]:
+        name = Path(f.filename or "screenshot").name[:255]
+        if len(out) >= s.max_uploads:
+            errors.append(Coded("too_many_files", f"最多上传 {s.max_uploads} 张截图，{name} 没有附上"))
+            continue
+        data = f.stream.read(limit + 1)
+        size = getattr(f.stream, "size", len(data))
+        if len(data) > limit:
+            errors.append(Coded("file_too_large", f"{name}（{_human(size)}）：超过 {s.max_upload_mb} MB"))
+            continue
+        try:
+            cleaned, ctype, ext = clean_image(data)
+        except ValueError as exc:
+            errors.append(Coded("not_an_image", f"{name}：{exc}"))
+            continue
+        out.append(Upload(cleaned, name, ctype, ext))
+    return out, errors
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # personal data: owner only
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def private_dir(path: Path) -> Path:
+    """Create (or tighten) a folder for personal data: owner only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def save_uploads(uploads: list[Upload]) -> list[NewAttachment]:
+    """Random names in a folder the web server never serves; held copies are removed."""
+    folder = private_dir(current_app.extensions["hc_upload_dir"])
+    saved = []
+    for u in uploads:
+        stored = secrets.token_hex(16) + u.ext
+        _write_private(folder / stored, u.data)
+        saved.append(NewAttachment(stored, u.original_name, u.content_type, len(u.data)))
+    return saved
+
+
+def discard_pending(uploads: list[Upload]) -> None:
+    folder = current_app.extensions["hc_upload_dir"] / PENDING_DIR
+    for u in uploads:
+        if u.pending:
+            (folder / u.pending).unlink(missing_ok=True)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="helpcenter.pending-uploads")  # type: ignore[arg-type]
+
+
+def hold(uploads: list[Upload]) -> str:
+    """Keep accepted screenshots while the form is corrected; returns the token for the form."""
+    folder = private_dir(current_app.extensions["hc_upload_dir"] / PENDING_DIR)
+    cutoff = time.time() - PENDING_MAX_AGE
+    for old in folder.iterdir():  # abandoned forms: their screenshots do not stay
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass
+    items = []
+    for u in uploads:
+        if not u.pending:
+            u.pending = secrets.token_hex(16) + u.ext
+            _write_private(folder / u.pending, u.data)
+        items.append({k: v for k, v in asdict(u).items() if k != "data"})
+    return _serializer().dumps(items) if items else ""
+
+
+def held(token: str, remove: list[str]) -> tuple[list[Upload], list[str]]:
+    """The screenshots named by a token from :func:`hold`, minus those the person removed."""
+    if not token:
+        return [], []
+    gone = Coded("pending_expired", "之前附上的截图已失效，请重新选择")
+    try:
+        items = _serializer().loads(token, max_age=PENDING_MAX_AGE)
+    except BadSignature:
+        return [], [gone]
+    folder = current_app.extensions["hc_upload_dir"] / PENDING_DIR
+    out, errors = [], []
+    for item in items[: _settings().max_uploads]:
+        u = Upload(b"", **item)
+        if not u.pending or Path(u.pending).name != u.pending:
+            continue
+        if u.pending in remove:
+            (folder / u.pending).unlink(missing_ok=True)
+            continue
+        try:
+            u.data = (folder / u.pending).read_bytes()
+        except OSError:
+            errors.append(Coded("pending_expired", f"{u.original_name}：之前附上的截图已失效，请重新选择"))
+            continue
+        out.append(u)
+    return out, errors
+
+
+def describe(uploads: list[Upload]) -> list[dict[str, str]]:
+    """What the form lists under “已附上”."""
+    return [{"name": u.original_name, "size": _human(len(u.data)), "pending": u.pending or ""} for u in uploads]

@@ -1,0 +1,117 @@
+"""/admin (web/admin.py): the report period and the sign-in budget."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from helpcenter.cli import main
+
+from .conftest import csrf_from
+from .test_web import contact_form
+
+TOKEN = "writers-only-7f3a"
+
+
+def login(client, token=TOKEN, **environ):
+    return client.post("/admin/login", data={"csrf_token": csrf_from(client), "token": token},
+                       environ_base=environ)
+
+
+@pytest.fixture
+def admin(make_app):
+    client = make_app(admin_token=TOKEN).test_client()
+    assert login(client).status_code == 302
+    return client
+
+
+@pytest.mark.parametrize("query", ["since=0001-01-01", "until=9999-12-31", "since=0001-01-01&until=0001-01-02"])
+def test_out_of_range_dates_are_refused_on_the_page_with_the_form_kept(admin, query):
+    r = admin.get(f"/admin?{query}")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400
+    assert "日期超出范围" in html and "1970-01-01" in html
+    typed = dict(p.split("=") for p in query.split("&"))
+    for value in typed.values():
+        assert f'value="{value}"' in html  # what was typed stays in the form
+    assert "概览" not in html  # no report for a period it cannot compute
+    assert admin.get(f"/admin/report.csv?{query}").status_code == 400
+
+
+def test_a_malformed_date_is_refused_and_kept_too(admin):
+    r = admin.get("/admin?since=yesterday&until=2026-11-30")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 400 and "日期格式" in html
+    assert 'value="yesterday"' in html and 'value="2026-11-30"' in html
+
+
+def test_report_command_refuses_out_of_range_dates(app, built):
+    env = {"HELPCENTER_MODEL": "hash", "HELPCENTER_USER_DICT": "", "HELPCENTER_INDEX_DIR": built.index_dir,
+           "HELPCENTER_INSTANCE_DIR": app.instance_path}
+    for args in (["--since", "0001-01-01"], ["--until", "9999-12-31"]):
+        res = CliRunner().invoke(main, ["report", *args], env=env)
+        assert res.exit_code == 2, res.output
+        assert "1970-01-01" in res.output and "Traceback" not in res.output
+
+
+def test_failed_sign_ins_have_their_own_budget_and_never_starve_the_public_forms(make_app):
+    app = make_app(admin_token=TOKEN, rate_limit_forms="10 per minute", rate_limit_login="10 per minute")
+    ip = {"REMOTE_ADDR": "198.51.100.23"}  # one address shared by many people (mobile carrier NAT)
+    attacker = app.test_client()
+    codes = [login(attacker, "wrong-token", **ip).status_code for _ in range(12)]
+    assert codes[:10] == [403] * 10 and codes[10:] == [429, 429]  # sign-in is limited on its own
+
+    someone = app.test_client()
+    r = someone.post("/contact", data=contact_form(someone), environ_base=ip)
+    assert r.status_code == 302, r.get_data(as_text=True)
+    vote = someone.post("/articles/contact/email/feedback",
+                        data={"csrf_token": csrf_from(someone), "helpful": "yes"}, environ_base=ip)
+    assert vote.status_code == 302
+    api = someone.post("/api/feedback", json={"article": "contact/email", "helpful": True},
+                       headers={"X-CSRFToken": csrf_from(someone)}, environ_base=ip)
+    assert api.status_code == 201
+
+    # Another address still signs in, and the public forms never used the sign-in budget.
+    staff = app.test_client()
+    assert login(staff, REMOTE_ADDR="192.0.2.8").status_code == 302
+
+
+def test_successful_sign_ins_do_not_use_up_the_budget(make_app):
+    app = make_app(admin_token=TOKEN, rate_limit_login="3 per minute")
+    for _ in range(5):
+        assert login(app.test_client(), REMOTE_ADDR="192.0.2.9").status_code == 302
+
+
+def test_sign_in_limit_key_is_ready_for_accounts():
+    from flask import Flask
+
+    from helpcenter.web.admin import login_account_key
+
+    app = Flask(__name__)
+    with app.test_request_context("/admin/login", method="POST", data={"account": "  Li.Lei@Example.com "}):
+        assert login_account_key() == "admin-account:li.lei@example.com"
+    with app.test_request_context("/admin/login", method="POST", data={"token": "x"}):
+        assert login_account_key() == ""  # shared token: no account, only the per-address budget applies
+
+
+def test_failed_sign_ins_for_one_account_are_limited_from_any_address(make_app):
+    app = make_app(admin_token=TOKEN, rate_limit_login="5 per minute")
+    codes = []
+    for i in range(7):
+        client = app.test_client()
+        codes.append(client.post("/admin/login", data={"csrf_token": csrf_from(client), "token": "guess",
+                                                       "account": "Editor"},
+                                 environ_base={"REMOTE_ADDR": f"192.0.2.{i + 1}"}).status_code)
+    assert codes == [403] * 5 + [429, 429]
+
+
+def test_the_page_shows_api_searches_apart_from_site_visits(make_app):
+    app = make_app(admin_token=TOKEN)
+    app.test_client().get("/search?q=密码")
+    for _ in range(3):
+        app.test_client().get("/api/search?q=密码")
+    app.extensions["hc_search_log"].flush()
+    client = app.test_client()
+    login(client)
+    html = client.get("/admin").get_data(as_text=True)
+    assert "来自 <strong>1</strong> 次访问" in html and "API 搜索 <strong>3</strong> 次" in html
