@@ -88,17 +88,17 @@ def test_article_markdown_never_renders_script(body):
 
 
 @pytest.mark.browser
-def test_xss_corpus_never_executes_in_the_browser(app, built):
+def test_xss_corpus_never_executes_in_the_browser(app, built, browser):
     from pathlib import Path
 
     from helpcenter.engine.build import build_index
     from helpcenter.engine.embed import HashEmbedder
-    from helpcenter.web.live import chromium, serve_in_thread
+    from helpcenter.web.live import serve_in_thread
 
     (Path(built.articles_dir) / "contact" / "evil.md").write_text(
         "---\ntitle: 坏文章\n---\n\n## 标题\n\n" + "\n\n".join(XSS) + "\n", "utf-8")
     build_index(built, HashEmbedder(256))
-    with serve_in_thread(app) as base, chromium() as browser:
+    with serve_in_thread(app) as base:
         page = browser.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
