@@ -79,8 +79,12 @@ class Settings:
     rate_limit_forms: str = _setting("10 per minute", "Limit per client on form and API submissions.")
     rate_limit_api: str = _setting("120 per minute", "Limit per client on JSON API reads and searches.")
     rate_limit_login: str = _setting(
-        "10 per minute; 50 per day", "Limit on failed admin sign-ins, per client and per account: a budget "
-        "of its own, so guessing never blocks the public forms of people sharing that address.")
+        "10 per minute; 50 per day", "Limit on failed admin sign-ins, per client (and per account once staff "
+        "accounts exist): a budget of its own, so guessing never blocks the public forms of people sharing that "
+        "address.")
+    rate_limit_login_attempts: str = _setting(
+        "30 per minute", "Limit on all admin sign-in attempts per client, counted as they arrive: guesses "
+        "sent in parallel cannot slip past the failed sign-ins budget, which is only counted after each answer.")
     smtp_host: str = _setting("", "SMTP server for e-mails; empty: no e-mail is sent.")
     smtp_port: int = _setting(25, "SMTP port.")
     smtp_user: str = _setting("", "SMTP user name (optional).")

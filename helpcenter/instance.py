@@ -8,10 +8,10 @@ setting or SQLite in the instance folder, and the upload folder setting or
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from .config import Settings
+from .fsutil import private_dir
 from .support.storage import Storage, sqlite_file
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,9 @@ def make_instance_dir(settings: Settings) -> Path:
     A folder left readable by an earlier version is tightened, if it is ours.
     """
     path = instance_path(settings)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # a folder we cannot make stops the site here
     try:
-        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
-            os.chmod(path, 0o700)
-            log.info("instance folder %s made private (0700)", path)
+        private_dir(path)  # logs when it tightens
     except OSError as exc:
         log.warning("cannot make the instance folder %s private: %s", path, exc)
     return path

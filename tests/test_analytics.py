@@ -183,8 +183,8 @@ def test_api_traffic_is_counted_apart_from_site_visits(app):
     r = token_client.post("/api/escalations", json=body, headers={**visit, "X-CSRFToken": csrf_from(token_client)})
     assert r.status_code == 201
     esc = app.extensions["hc_storage"].get_escalation(r.get_json()["reference"])
-    assert esc.as_json()["context"]["visit"] == "chat-7f3a9c2e41"
-    assert [row.escalated for row in rows(app) if row.visit_id == "chat-7f3a9c2e41"] == [True, True]
+    assert esc.as_json()["context"]["visit"] == "api:chat-7f3a9c2e41"  # kept apart from site visit ids
+    assert [row.escalated for row in rows(app) if row.visit_id == "api:chat-7f3a9c2e41"] == [True, True]
 
     since, until = period()
     report = build_report(app.extensions["hc_storage"], None, since, until)
@@ -194,12 +194,46 @@ def test_api_traffic_is_counted_apart_from_site_visits(app):
     assert "API 搜索 22 次" in report.to_text()
 
     # A malformed visit id is refused, and nothing is logged for it.
-    for bad in ("short", "x" * 33, "<script>alert(1)</script>", "中文访问标识符号码"):
+    for bad in ("short", "x" * 29, "<script>alert(1)</script>", "中文访问标识符号码"):
         r = bot.get("/api/search", query_string={"q": "密码", "visit": bad})
         body = r.get_json()
         assert r.status_code == 400 and "visit" in body["fields"] and body["code"] == "invalid_visit", bad
     assert bot.get("/api/search?q=密码", headers={"X-Visit-Id": "bad id!"}).status_code == 400
     assert len(rows(app)) == 24
+
+
+def test_an_api_client_cannot_join_a_site_visit_by_passing_its_id(app):
+    """Site visit ids are 16 hex characters, which the client id pattern accepts: a client's own
+    ids are kept apart, so its searches and escalation never land in someone's site visit."""
+    from helpcenter.support.privacy import delete_person, export_person
+
+    visitor = app.test_client()
+    visitor.get("/search?q=收不到验证码")
+    vid = visit_of(visitor)
+    assert re.fullmatch(r"[0-9a-f]{16}", vid)
+
+    bot = app.test_client(use_cookies=False)
+    assert bot.get(f"/api/search?q=怎么开发票&visit={vid}").status_code == 200
+    token_client = app.test_client()
+    body = {"subject": "发票", "description": "下单后想开发票但是找不到入口。", "phone": "13800000001",
+            "category": "orders"}
+    r = token_client.post("/api/escalations", json=body,
+                          headers={"X-Visit-Id": vid, "X-CSRFToken": csrf_from(token_client)})
+    assert r.status_code == 201
+    flush(app)
+
+    logged = rows(app)
+    assert [(row.query, row.escalated) for row in logged if row.visit_id == vid] == [("收不到验证码", False)]
+    assert [row.query for row in logged if row.source == "api" and row.visit_id != vid] == ["怎么开发票"]
+    since, until = period()
+    summary = build_report(app.extensions["hc_storage"], None, since, until).summary
+    assert (summary["visits"], summary["escalated_visits"]) == (1, 0)  # the site visit was self-served
+    # The client's own searches still link up with its escalation, and only those.
+    upload_dir = app.extensions["hc_upload_dir"]
+    exported = export_person(app.extensions["hc_storage"], upload_dir, phone="13800000001")
+    assert [q["query"] for q in exported["searches"]] == ["怎么开发票"]
+    delete_person(app.extensions["hc_storage"], upload_dir, phone="13800000001")
+    assert [row.query for row in rows(app)] == ["收不到验证码"]
 
 
 def test_logging_problems_never_break_a_search(make_app, tmp_path, caplog):

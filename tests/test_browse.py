@@ -101,3 +101,26 @@ def test_head_is_not_counted_as_a_view(app, client):
     assert "account/forgot-password" not in app.extensions["hc_storage"].popular(6)
     client.get("/articles/account/forgot-password")
     assert "account/forgot-password" in app.extensions["hc_storage"].popular(6)
+
+
+def test_head_on_a_search_result_link_redirects_without_recording_a_click(app, client):
+    import re
+
+    from sqlalchemy import select
+
+    from helpcenter.db import SearchClick
+
+    html = client.get("/search?q=忘记密码").get_data(as_text=True)
+    link = re.findall(r'class="result-title" href="([^"]+)"', html)[0]
+    assert "?from=" in link
+
+    def clicks() -> list:
+        app.extensions["hc_search_log"].flush()
+        with app.extensions["hc_storage"].session() as s:
+            return list(s.scalars(select(SearchClick)))
+
+    r = client.head(link)
+    assert r.status_code == 302 and r.headers["Location"] == link.split("?")[0]
+    assert clicks() == []  # a link checker or preview fetch is not a reader choosing a result
+    client.get(link)
+    assert len(clicks()) == 1

@@ -214,3 +214,102 @@ def test_a_rotated_phone_photo_is_stored_upright(app, client):
 def test_upload_folder_is_private_from_the_start(app):
     assert stat.S_IMODE(app.extensions["hc_upload_dir"].stat().st_mode) == 0o700
 
+
+
+# --- review of the upload code: animations, MPO, honeypot, held files per visit, limits -----------
+
+def animated_gif(frames: int, side: int) -> bytes:
+    """Frames that differ in one pixel: a few KB to send, frames × side² pixels to decode and re-encode."""
+    base = Image.new("P", (side, side), 0)
+    base.putpalette([c for i in range(256) for c in (i, 255 - i, (7 * i) % 256)])  # every index its own colour
+    images = []
+    for i in range(frames):
+        frame = base.copy()
+        frame.putpixel((i % side, 0), 1 + i % 200)
+        images.append(frame)
+    buf = io.BytesIO()
+    images[0].save(buf, "GIF", save_all=True, append_images=images[1:], duration=50, loop=0)
+    return buf.getvalue()
+
+
+def test_an_animation_too_costly_to_re_encode_is_refused_with_its_reason(app, client):
+    from .conftest import csrf_from
+
+    bomb = animated_gif(30, 1800)  # 97 million pixels in all, though every frame alone is allowed
+    assert len(bomb) < 100_000 and 1800 * 1800 < Image.MAX_IMAGE_PIXELS < 30 * 1800 * 1800
+    form = {"subject": "退款", "description": "付款成功但是订单显示未支付，想申请退款。", "email": "a@example.com",
+            "category": "orders",
+            "screenshots": [(io.BytesIO(bomb), "bomb.gif"), (io.BytesIO(animated_gif(60, 16)), "long.gif")]}
+    r = client.post("/api/escalations", data=form, headers={"X-CSRFToken": csrf_from(client)},
+                    content_type="multipart/form-data")
+    body = r.get_json()
+    assert r.status_code == 400, body
+    assert [e["code"] for e in body["errors"]] == ["animation_too_large", "animation_too_large"]
+    bomb_msg, long_msg = body["fields"]["screenshots"]
+    assert bomb_msg.startswith("bomb.gif") and "像素" in bomb_msg
+    assert long_msg.startswith("long.gif") and "60 帧" in long_msg
+    data = contact_form(client)  # a short animation is still kept as it is
+    data["screenshots"] = [(io.BytesIO(animated_gif(3, 16)), "short.gif")]
+    r = post(client, data)
+    assert r.status_code == 302
+    _att, _path, stored = stored_image(app, r.headers["Location"].rsplit("/", 1)[1])
+    assert Image.open(io.BytesIO(stored)).n_frames == 3
+
+
+def mpo_photo() -> bytes:
+    """What Samsung and iPhone (HDR) cameras write: a JPEG with a second picture, EXIF and GPS."""
+    from PIL import ExifTags
+
+    first = Image.open(io.BytesIO(jpeg_with_gps((40, 20), orientation=6)))
+    exif = first.getexif()
+    buf = io.BytesIO()
+    first.save(buf, format="MPO", save_all=True, append_images=[Image.new("RGB", (40, 20))], exif=exif)
+    probe = Image.open(io.BytesIO(buf.getvalue()))
+    assert probe.format == "MPO" and probe.n_frames == 2 and probe.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    return buf.getvalue()
+
+
+def test_a_multi_picture_phone_photo_is_stored_as_an_upright_jpeg(app, client):
+    data = contact_form(client)
+    data["screenshots"] = [(io.BytesIO(mpo_photo()), "IMG_20261121.jpg")]
+    r = post(client, data)
+    assert r.status_code == 302, r.get_data(as_text=True)
+    att, path, stored = stored_image(app, r.headers["Location"].rsplit("/", 1)[1])
+    img = Image.open(io.BytesIO(stored))
+    assert img.format == "JPEG" and att.content_type == "image/jpeg" and path.suffix == ".jpg"
+    assert getattr(img, "n_frames", 1) == 1 and not img.getexif() and b"Phone" not in stored
+    assert img.size == (20, 40)  # upright: the first picture, turned as its EXIF said
+
+
+def test_a_filled_honeypot_holds_no_screenshots(app, client):
+    data = contact_form(client, website="http://spam.example")
+    data["screenshots"] = [(io.BytesIO(png_bytes()), "a.png")]
+    r = post(client, data)
+    assert r.status_code == 400
+    pending = app.extensions["hc_upload_dir"] / "pending"
+    assert not pending.exists() or not list(pending.iterdir())
+    assert 'name="pending_uploads" value=""' in r.get_data(as_text=True)
+
+
+def test_held_screenshots_can_only_be_attached_by_the_visit_that_chose_them(app, client):
+    data = contact_form(client, email="bad")
+    data["screenshots"] = [(io.BytesIO(png_bytes()), "mine.png")]
+    token = pending_token(post(client, data).get_data(as_text=True))
+    stranger = app.test_client()
+    r = post(stranger, {**contact_form(stranger), "pending_uploads": token})
+    assert r.status_code == 400 and "请重新选择" in r.get_data(as_text=True)
+    r = post(client, {**contact_form(client), "pending_uploads": token})
+    assert r.status_code == 302
+    att, _path, _ = stored_image(app, r.headers["Location"].rsplit("/", 1)[1])
+    assert att.original_name == "mine.png"
+
+
+def test_the_browser_check_allows_only_what_is_left_after_held_screenshots(make_app):
+    app = make_app(max_upload_mb=2, max_uploads=3)
+    client = app.test_client()
+    data = contact_form(client, email="bad")
+    data["screenshots"] = [(io.BytesIO(png_bytes()), "held.png")]
+    html = post(client, data).get_data(as_text=True)
+    field = re.search(r'<input[^>]*id="screenshots"[^>]*>', html).group(0)
+    assert 'data-max-files="2"' in field
+    assert f'data-max-total="{2 * 2 * 1024 * 1024}"' in field  # two more files of at most 2 MB

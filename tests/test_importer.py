@@ -39,3 +39,17 @@ def test_bad_input_names_file_and_line(tmp_path):
     dup.write_text('{"id": "A", "text": "x"}\n{"id": "a", "text": "y"}\n', "utf-8")
     r = CliRunner().invoke(main, ["import", str(dup), "--category", "faq", "--out", str(tmp_path / "out2")])
     assert r.exit_code == 1 and "same article" in r.output
+
+
+def test_import_writes_into_the_configured_articles_folder(tmp_path, monkeypatch):
+    # Like check and build-index: the folder comes from the settings unless --articles says otherwise.
+    src = tmp_path / "faq.jsonl"
+    src.write_text(json.dumps({"id": "1", "title": "发票怎么开", "text": "在订单页申请电子发票。"}, ensure_ascii=False) + "\n",
+                   "utf-8")
+    monkeypatch.setenv("HELPCENTER_ARTICLES_DIR", str(tmp_path / "site-articles"))
+    r = CliRunner().invoke(main, ["import", str(src), "--category", "billing"])
+    assert r.exit_code == 0, r.output
+    assert list((tmp_path / "site-articles" / "billing").glob("*.md"))
+    r = CliRunner().invoke(main, ["import", str(src), "--category", "billing", "--articles", str(tmp_path / "other")])
+    assert r.exit_code == 0 and list((tmp_path / "other" / "billing").glob("*.md")), r.output
+

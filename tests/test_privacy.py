@@ -7,6 +7,10 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
+import stat
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -222,3 +226,65 @@ def test_retention_setting_is_validated():
     with pytest.raises(ConfigError, match="retention_days"):
         load_settings(env={"HELPCENTER_RETENTION_DAYS": "-1"})
     assert load_settings(env={"HELPCENTER_RETENTION_DAYS": "30"}).retention_days == 30
+
+
+# --- held screenshots of abandoned forms, private exports -----------------------------------------
+
+def held_file(app) -> Path:
+    """A screenshot held for a form that came back with an error (and was then abandoned)."""
+    pending = app.extensions["hc_upload_dir"] / "pending"
+    before = set(pending.iterdir()) if pending.exists() else set()
+    client = app.test_client()
+    data = contact_form(client, email="bad")
+    data["screenshots"] = [(io.BytesIO(png_bytes()), "a.png")]
+    assert client.post("/contact", data=data, content_type="multipart/form-data").status_code == 400
+    [new] = set(pending.iterdir()) - before
+    return new
+
+
+def age_file(path, hours: float) -> None:
+    then = time.time() - hours * 3600
+    os.utime(path, (then, then))
+
+
+def test_held_screenshots_older_than_a_day_are_removed_by_purge_and_the_site(app, make_app):
+    old, fresh = held_file(app), held_file(app)
+    age_file(old, 25)
+    r = cli(app, ["privacy", "purge"])  # retention_days is 0: personal data is kept, abandoned files are not
+    assert r.exit_code == 0, r.output
+    assert not old.exists() and fresh.exists()
+    assert "1" in r.output and "pending" in r.output
+    age_file(fresh, 25)
+    make_app(database_url=app.extensions["hc_settings"].database_url)  # the site sweeps at start, then hourly
+    assert not fresh.exists()
+
+
+def test_the_retention_thread_sweeps_held_screenshots_whatever_retention_days_is(app):
+    from helpcenter.support.privacy import start_retention
+
+    thread = start_retention(db(app), app.extensions["hc_upload_dir"], 0, interval=0.05)
+    try:
+        old = held_file(app)
+        age_file(old, 25)
+        for _ in range(200):
+            if not old.exists():
+                break
+            time.sleep(0.05)
+        assert not old.exists()
+    finally:
+        thread.stop.set()
+
+
+def test_an_export_folder_and_its_files_are_private(app, people, tmp_path):
+    refs, _, _ = people
+    out = tmp_path / "export"
+    out.mkdir(mode=0o755)
+    r = cli(app, ["privacy", "export", "--email", "alice.wang@example.com", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    [att] = json.loads(r.stdout)["escalations"][0]["attachments"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert stat.S_IMODE((out / refs["alice_mail"]).stat().st_mode) == 0o700
+    assert stat.S_IMODE((out / "export.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / att["file"]).stat().st_mode) == 0o600
+    again = cli(app, ["privacy", "export", "--email", "alice.wang@example.com", "--out", str(out)])
+    assert again.exit_code == 0, again.output  # run again into the same folder: files are replaced

@@ -88,3 +88,32 @@ def test_a_very_long_chinese_query_is_cut_with_a_notice_by_the_production_server
     assert resp.status == 200, html[:300]
     assert f"只按前 {settings.max_query_chars} 个字搜索" in html
     assert 'class="result-title"' in html
+
+
+def test_head_on_a_search_answers_like_get_without_counting(make_app):
+    """Uptime checks send HEAD /search?q=...: no search log row, no visit or query in the session."""
+    from sqlalchemy import func, select
+
+    from helpcenter.db import SearchLog
+
+    app = make_app()
+    probe = app.test_client()
+
+    def logged() -> int:
+        writer = app.extensions.get("hc_search_log")  # wait for the background writer
+        assert writer is None or writer.flush()
+        with app.extensions["hc_storage"].session() as s:
+            return s.scalar(select(func.count()).select_from(SearchLog))
+
+    for _ in range(3):
+        for url in ("/search?q=密码", "/api/search?q=密码"):
+            r = probe.head(url)
+            assert r.status_code == 200 and r.get_data() == b"", url
+    assert logged() == 0
+    with probe.session_transaction() as sess:
+        assert "q" not in sess and "vid" not in sess  # the contact form is not pre-filled from a probe
+    reader = app.test_client()
+    assert reader.get("/search?q=密码").status_code == 200
+    assert logged() == 1
+    with reader.session_transaction() as sess:
+        assert sess["q"] == "密码" and sess["vid"]

@@ -172,11 +172,14 @@ def eval_cmd(ctx: click.Context, queries_path: str, qrels_path: str, unanswerabl
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--category", required=True, help="Category folder the entries go into (created if missing).")
 @click.option("--name", help="Category display name for a new _category.yml.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="articles", show_default=True)
-def import_cmd(source: str, category: str, name: str | None, out_dir: str) -> None:
+@click.option("--articles", "--out", "articles_dir", type=click.Path(file_okay=False),
+              help="Articles folder to write into (default: the configured one, articles/); --out is its old name.")
+@click.pass_context
+def import_cmd(ctx: click.Context, source: str, category: str, name: str | None, articles_dir: str | None) -> None:
     """Import a FAQ export (JSONL or CSV with id, title, text) as articles."""
     from ..engine.importer import ImportError_, import_faq
 
+    out_dir = settings_from(ctx, articles_dir=articles_dir).articles_dir
     try:
         n = import_faq(Path(source), category, Path(out_dir), name)
     except ImportError_ as exc:

@@ -93,12 +93,22 @@ def delete_cmd(ctx: click.Context, email: str | None, phone: str | None, yes: bo
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def purge_cmd(ctx: click.Context, days: int | None, as_json: bool) -> None:
-    """Clear personal fields and screenshots of escalations older than retention_days."""
-    from ..support.privacy import purge_expired
+    """Clear personal fields and screenshots of escalations older than retention_days,
+    and remove screenshots held for forms abandoned over a day ago (whatever retention_days is)."""
+    from ..support.privacy import PENDING_DIR, purge_expired, sweep_pending
 
     settings = settings_from(ctx)
+    pending = _upload_dir(settings) / PENDING_DIR
+    try:
+        swept = sweep_pending(pending)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {pending}: {exc}") from None
     keep = settings.retention_days if days is None else days
     if keep <= 0:
+        if as_json:
+            echo_json({"pending_removed": swept})
+            return
+        click.echo(f"removed {len(swept)} held screenshot(s) older than a day from {pending}")
         click.echo("retention_days is 0: personal data is kept; nothing to purge")
         return
     try:
@@ -106,8 +116,9 @@ def purge_cmd(ctx: click.Context, days: int | None, as_json: bool) -> None:
     except SQLAlchemyError as exc:
         raise click.ClickException(f"database: {exc}") from None
     if as_json:
-        echo_json(done.as_json())
+        echo_json(dict(done.as_json(), pending_removed=swept))
         return
+    click.echo(f"removed {len(swept)} held screenshot(s) older than a day from {pending}")
     click.echo(f"cleared personal data of {len(done.escalations)} escalation(s) created before "
                f"{done.cutoff:%Y-%m-%d %H:%M} UTC; removed {len(done.files_removed)} file(s)")
     if done.files_failed:

@@ -26,16 +26,15 @@ def report(ctx: click.Context, since: dt.datetime | None, until: dt.datetime | N
     from ..engine.embed import embedder_for
     from ..engine.index import IndexError_
     from ..engine.search import Searcher
-    from ..insights.report import FIRST_DAY, LAST_DAY, build_report, default_period
+    from ..insights.report import build_report, default_period, period_problem
 
     settings = settings_from(ctx)
     default_since, default_until = default_period(settings.support_timezone)
     last = until.date() if until else default_until
     first = since.date() if since else last - (default_until - default_since)
-    for day, hint in ((first, "--since"), (last, "--until")):
-        if not FIRST_DAY <= day <= LAST_DAY:
-            raise click.BadParameter(f"{day} is out of range: reports cover {FIRST_DAY} to {LAST_DAY}",
-                                     param_hint=hint)
+    problem = period_problem(first, last)  # the admin page's rule and words; it names the date
+    if problem:
+        raise click.UsageError(problem)
     if last < first:
         raise click.BadParameter(f"{last} is before --since {first}", param_hint="--until")
     storage = open_storage_or_fail(settings)

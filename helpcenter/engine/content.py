@@ -255,8 +255,12 @@ def _link_problems(art: Article, root: Path, articles: dict[str, Article], categ
     for offset, written in body_links(art.body):
         line, target = art.body_line + offset, classify(art.id, written)
         if target.kind == "file":
-            if not _exists(folder / target.value) and not _exists(folder / f"{target.value}.md"):
+            if _exists(folder / f"{target.value}.md"):
+                pass  # an article written without .md: the renderer links it
+            elif not _exists(folder / target.value):
                 out.append(problem(art.path, line, "missing_file", target=written))
+            else:  # there, but the build publishes no images or files yet: readers would not see it
+                out.append(problem(art.path, line, "file_not_published", target=written))
         elif target.kind == "category" and target.value not in categories:
             out.append(problem(art.path, line, "dead_category_link", target=written, id=target.value))
         elif target.kind in ("article", "anchor"):

@@ -86,6 +86,9 @@ MESSAGES: dict[str, Message] = {
     "dead_anchor_no_headings": M("error", "链接 {target!r} 指向的小节不存在：{id} 里没有任何小节标题",
                                  "link to {target!r} points to no section: {id} has no headings"),
     "missing_file": M("error", "链接 {target!r} 指向的文件不存在", "link to {target!r} points to a file that does not exist"),
+    "file_not_published": M("warning", "{target!r} 存在，但网站暂不发布图片和附件：读者看不到它（图片会被去掉，文件链接打不开）",
+                            "{target!r} exists, but the site does not publish images or files yet: readers will not "
+                            "see it (images are dropped, file links lead nowhere)"),
     "draft_link": M("warning", "链接 {target!r} 指向草稿（draft: true），读者打不开",
                     "link to {target!r} points to a draft (draft: true) readers cannot open"),
 }

@@ -147,7 +147,11 @@ LAST_DAY = dt.date(9999, 12, 30)
 
 
 def period_problem(since: dt.date, until: dt.date) -> str | None:
-    """Why ``since``..``until`` cannot be reported on (in Chinese, for the admin page), or None."""
+    """Why ``since``..``until`` cannot be reported on (in Chinese, naming the date), or None.
+
+    The one range rule: the admin page and ``helpcenter report`` refuse with this message
+    before building, and :func:`build_report` keeps it as a guard for other callers.
+    """
     for day in (since, until):
         if not FIRST_DAY <= day <= LAST_DAY:
             return f"日期超出范围：{day.isoformat()}，报告日期须在 {FIRST_DAY} 至 {LAST_DAY} 之间。"

@@ -41,11 +41,12 @@ WRITER_IDLE_EXIT = 30.0        # seconds; an idle writer thread ends and restart
 # Personal details people sometimes type into a search box; masked before storing.
 EMAIL_RE = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+", re.IGNORECASE)
 NUMBER_RE = re.compile(r"\+?[0-9](?:[ \-]?[0-9]){6,}")  # 7+ digits: phone, order, ID numbers
+EMAIL_MASK, NUMBER_MASK = "<邮箱>", "<数字>"  # what they become (the form's subject hint leaves them out)
 
 
 def mask_personal(query: str) -> str:
     """Mask e-mail addresses and long digit runs (phone, order or ID numbers) in a query."""
-    return NUMBER_RE.sub("<数字>", EMAIL_RE.sub("<邮箱>", query))
+    return NUMBER_RE.sub(NUMBER_MASK, EMAIL_RE.sub(EMAIL_MASK, query))
 
 
 class SearchLogger:

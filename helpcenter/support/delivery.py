@@ -40,7 +40,7 @@ from typing import Any
 
 from ..config import Settings
 from ..db import utcnow
-from ..fsutil import fsync_dir
+from ..fsutil import fsync_dir, private_dir, write_private
 from .hours import SupportHours
 from .notify import confirmation_message, send_mail, support_message
 from .storage import ClaimedMessage, DuplicateReference, NewAttachment, Storage, StorageUnavailable, new_reference
@@ -87,7 +87,7 @@ def write_spool(folder: Path, fields: dict[str, Any], context: dict[str, Any],
                 attachments: list[NewAttachment], now: dt.datetime | None = None) -> tuple[str, dt.datetime]:
     """Write one request durably (file fsynced, then the folder) and return its reference
     (same format as the database's) and time. Raises OSError when it cannot be written."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # requests are personal data: owner only, like the files in it
     created = now or utcnow()
     for _attempt in range(20):
         reference = new_reference(created.date())
@@ -98,24 +98,11 @@ def write_spool(folder: Path, fields: dict[str, Any], context: dict[str, Any],
                            "fields": fields, "context": context,
                            "attachments": [a.__dict__ for a in attachments]},
                           ensure_ascii=False, indent=1).encode("utf-8")
-        tmp = folder / f".tmp-{reference}-{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # personal data: owner only
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, final)  # atomic, and refuses to replace a file with the same reference
-            except FileExistsError:
-                continue
-            except OSError:  # a file system without hard links
-                if final.exists():
-                    continue
-                os.rename(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(folder)
+            # Personal data: owner only; atomic, never replacing a file with the same reference.
+            write_private(final, body, fsync=True)
+        except FileExistsError:
+            continue
         return reference, created
     raise OSError(f"could not allocate a free reference in {folder}")
 

@@ -13,6 +13,8 @@ ignored), the same normalisation the escalation form applies before storing.
 Retention (``retention_days``): escalations older than that lose their
 personal fields and screenshots; reference, category, subject, description,
 status, timestamps and the visit context (articles read) stay for statistics.
+Screenshots held for a form that came back with an error (``uploads/pending``)
+and never sent go after a day, whatever ``retention_days`` is.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import hashlib
 import json
 import logging
 import re
-import shutil
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, or_, select
 
 from ..db import Attachment, Escalation, SearchClick, SearchLog, utcnow
+from ..fsutil import private_dir, write_private
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 PERSONAL_FIELDS = ("name", "email", "phone", "device", "order_number")
 PURGE_BATCH = 500
 PURGE_INTERVAL = 3600.0  # seconds between purges in a running web app
+PENDING_DIR = "pending"  # in the upload folder: screenshots held while a form is corrected
+PENDING_MAX_AGE = 24 * 3600  # seconds a held screenshot waits for its form
 
 
 def normalise_email(email: str) -> str:
@@ -119,17 +124,16 @@ def export_person(storage: Storage, upload_dir: str | Path, *, email: str | None
                 att_json["file_missing"] = True
                 continue
             att_json["sha256"] = _sha256(path)
-            if out is not None:
-                target = out / esc.reference / att_json["stored_name"]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
+            if out is not None:  # personal data: the copies are as private as the originals
+                target = private_dir(out / esc.reference) / att_json["stored_name"]
+                write_private(target, path.read_bytes(), replace=True)
                 att_json["file"] = f"{esc.reference}/{att_json['stored_name']}"
             else:
                 att_json["content_base64"] = base64.b64encode(path.read_bytes()).decode("ascii")
         data["escalations"].append(item)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "export.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), "utf-8")
+        write_private(private_dir(out) / "export.json",
+                      json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"), replace=True)
     return data
 
 
@@ -245,16 +249,48 @@ def purge_expired(storage: Storage, upload_dir: str | Path, days: int, now: dt.d
     return result
 
 
+def sweep_pending(folder: str | Path, max_age: float = PENDING_MAX_AGE, now: float | None = None) -> list[str]:
+    """Remove held screenshots (``uploads/pending``) older than ``max_age`` seconds; returns their names.
+
+    They belong to forms that came back with an error and were never sent again: the person
+    was told they are kept for a day. A missing folder is nothing to do; errors are logged.
+    """
+    cutoff = (time.time() if now is None else now) - max_age
+    removed: list[str] = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except FileNotFoundError:
+        return removed
+    for path in entries:
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path.name)
+        except FileNotFoundError:
+            pass  # taken by its form, or swept by another worker, meanwhile
+        except OSError as exc:
+            log.error("cannot remove the held screenshot %s: %s", path, exc)
+    return removed
+
+
 def start_retention(storage: Storage, upload_dir: str | Path, days: int,
-                    interval: float = PURGE_INTERVAL) -> threading.Thread | None:
+                    interval: float = PURGE_INTERVAL) -> threading.Thread:
     """Purge once now, then every ``interval`` seconds in a daemon thread (web app start-up).
 
-    Does nothing when ``days`` is 0. Errors are logged; they never stop the site.
+    Held screenshots of abandoned forms are swept every time; escalations are purged only when
+    ``days`` is above 0. Errors are logged; they never stop the site.
     """
-    if days <= 0:
-        return None
+    pending = Path(upload_dir) / PENDING_DIR
 
     def run_once() -> None:
+        try:
+            swept = sweep_pending(pending)
+            if swept:
+                log.info("removed %d held screenshot(s) of forms abandoned for over a day", len(swept))
+        except OSError as exc:  # e.g. the folder is unreadable: the purge still runs
+            log.error("sweeping held screenshots failed: %s", exc)
+        if days <= 0:
+            return
         try:
             done = purge_expired(storage, upload_dir, days)
             if done.escalations:

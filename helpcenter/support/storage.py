@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..db import ArticleViews, Attachment, Base, Escalation, Feedback, OutboxMessage, SearchLog, as_utc, utcnow
+from ..fsutil import tighten, write_private
 
 # Crockford base32 without I, L, O, U: references are read over the phone.
 REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -74,8 +74,7 @@ def make_private(db_file: Path) -> None:
     database file keeps the write-ahead log private too.
     """
     try:
-        fd = os.open(db_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # SQLite takes an empty file
-        os.close(fd)
+        write_private(db_file, b"")  # SQLite takes an empty file
         return
     except FileExistsError:
         pass
@@ -83,10 +82,9 @@ def make_private(db_file: Path) -> None:
         return  # e.g. a missing folder: connecting reports it
     for path in (db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm"), Path(f"{db_file}-journal")):
         try:
-            if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)
+            tighten(path, 0o600)  # only if ours
         except OSError:
-            pass  # not there, or not ours to change
+            pass  # not there
 
 
 class Storage:

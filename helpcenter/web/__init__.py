@@ -7,7 +7,6 @@ database; it never parses Markdown or builds vectors.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from ..config import Settings, load_settings
 from ..engine.index import IndexError_
 from ..engine.search import Searcher
+from ..fsutil import private_dir, write_private
 from ..support.hours import SupportHours
 from ..support.storage import Storage, StorageUnavailable
 
@@ -37,10 +37,12 @@ def _secret_key(settings: Settings, instance: Path) -> str:
         return settings.secret_key
     key_file = instance / "secret_key"
     if not key_file.exists():
-        # Written once, readable only by us; several workers share it through the file.
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
+        # Written once, readable only by us; several workers share it through the file. Atomic, so
+        # a worker starting meanwhile never reads a half-written key; the first writer's key wins.
+        try:
+            write_private(key_file, secrets.token_hex(32).encode("ascii"), fsync=True)
+        except FileExistsError:
+            pass
     return key_file.read_text().strip()
 
 
@@ -53,7 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
     instance = make_instance_dir(settings)  # private (0700): personal data and the secret key
     upload_dir = Path(settings.upload_dir or instance / "uploads")
-    from .uploads import FormRequest, private_dir
+    from .uploads import FormRequest
 
     private_dir(upload_dir)  # screenshots are personal data: owner only (0700, files 0600)
 
@@ -104,7 +106,8 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         app.extensions["hc_outbox"] = Outbox(storage, settings).start()
     from ..support.privacy import start_retention
 
-    start_retention(storage, upload_dir, settings.retention_days)  # purge now, then hourly (when set)
+    # Purge now, then hourly (when retention_days is set); held screenshots of abandoned forms always.
+    app.extensions["hc_retention"] = start_retention(storage, upload_dir, settings.retention_days)
 
     csrf.init_app(app)
     limiter.init_app(app)

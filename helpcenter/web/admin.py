@@ -54,10 +54,11 @@ def _private(resp: Response) -> Response:
 
 
 def login_account_key() -> str:
-    """The account a sign-in is for (normalised), "" when none was given.
+    """The limiter key of the account a sign-in is for (normalised), "" when none was given.
 
-    Today's sign-in is one shared token, so there is no account and only the
-    per-address budget applies; once staff accounts post an ``account`` field,
+    Ready for staff accounts, not in use yet: today's sign-in form posts only the
+    shared token, the view reads no ``account`` field, so this is always "" and
+    only the per-address budgets apply. Once staff accounts post ``account``,
     failed sign-ins are also counted per account, from any address.
     """
     account = " ".join((request.form.get("account") or "").split()).casefold()
@@ -73,9 +74,17 @@ def _login_limit() -> str:
     return current_app.extensions["hc_settings"].rate_limit_login
 
 
+def _attempts_limit() -> str:
+    return current_app.extensions["hc_settings"].rate_limit_login_attempts
+
+
 @bp.post("/login")
 # Its own budgets (per address, per account), apart from the public forms' "forms" budget:
 # guessing at the token never costs the people behind the same address their contact form.
+# Flask-Limiter only *tests* a deduct_when budget before the request and deducts after the
+# answer, so guesses sent in parallel would all pass it; the attempts budget is counted as
+# each request arrives and caps them (the failed-only budget stays the strict one).
+@limiter.shared_limit(_attempts_limit, scope="admin-login-attempts")
 @limiter.shared_limit(_login_limit, scope="admin-login-address", deduct_when=_failed)
 @limiter.shared_limit(_login_limit, scope="admin-login-account", key_func=login_account_key,
                       exempt_when=lambda: not login_account_key(), deduct_when=_failed)

@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from ..support.storage import StorageUnavailable
 from . import context, limiter, tracking
 from .errors import Coded, error_response
-from .escalate import FIELD_ORDER, EscalationForm, Queued, category_choices, expected_reply, submit
+from .escalate import FIELD_ORDER, EscalationForm, Queued, expected_reply, submit
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -84,8 +84,9 @@ def search():  # type: ignore[no-untyped-def]
     if not q.strip():
         return _invalid({"q": [Coded("required", "请输入要搜索的问题（q）")]})
     response = current_app.extensions["hc_searcher"].search(q, k)
-    context.record_search(q, [h.id for h in response.results])
-    tracking.log_search(response, "api")
+    if tracking.counted():  # HEAD (an uptime check) answers the same but is no visitor's search
+        context.record_search(q, [h.id for h in response.results])
+        tracking.log_search(response, "api")
     return jsonify(response.as_json())
 
 
@@ -165,12 +166,8 @@ def escalations():  # type: ignore[no-untyped-def]
         formdata = request.form
         files = request.files.getlist("screenshots")
     form = EscalationForm(formdata=formdata, meta={"csrf": False})  # checked globally by CSRFProtect
-    if type_errors:  # nothing is stored; the other fields are still checked, to say everything at once
-        form.category.choices = category_choices()
-        form.validate()
-        errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
-        return _invalid({**errors, **type_errors})  # the type problem, not a "required" following from it
-    outcome = submit(form, files, context.visit())
+    # With type errors nothing is stored; the other fields are still checked, to say everything at once.
+    outcome = submit(form, files, context.visit(), extra_errors=type_errors)
     if outcome.esc is None and not outcome.outage:
         return _invalid(outcome.errors)
     if outcome.outage:  # neither the database nor the spool took it

@@ -56,7 +56,7 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
         abort(404)
     if tracking.CLICK_PARAM in request.args:  # opened from search results: record the click, drop the parameter
         return tracking.click_redirect(art["id"])
-    if request.method != "HEAD":  # an uptime check is not a reader
+    if tracking.counted():  # an uptime check is not a reader
         context.record_read(art["id"])
         current_app.extensions["hc_storage"].count_view(art["id"])
     related = [idx.articles[a] for a in art.get("related", []) if a in idx.articles]

@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import session
 
-from ..insights.searchlog import mask_personal
+from ..insights.searchlog import EMAIL_MASK, NUMBER_MASK, mask_personal
 
-PLACEHOLDER_RE = re.compile(r"<(?:邮箱|数字)>")
+PLACEHOLDER_RE = re.compile("|".join(re.escape(m) for m in (EMAIL_MASK, NUMBER_MASK)))
 
 KEEP = 10
 

@@ -140,9 +140,12 @@ class Outcome:
 
 def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any], *,
            kept: list[Upload] | None = None, kept_errors: list[str] | None = None,
-           hold: bool = False) -> Outcome:
+           hold: bool = False, extra_errors: dict[str, list[str]] | None = None) -> Outcome:
     """Validate and store or, when the database is down, spool. ``kept``: screenshots held from
-    an earlier try; ``hold``: hold the accepted ones when the request is not taken (the form)."""
+    an earlier try; ``hold``: hold the accepted ones when the request is not taken (the form);
+    ``extra_errors``: problems found before the form (the API's wrong types, unknown fields),
+    which take the place of the form's own message for that field (a "required" that only
+    follows from a refused value)."""
     form.category.choices = category_choices()
     valid = form.validate()
     accepted, upload_errors = check_uploads(files, kept)
@@ -150,10 +153,14 @@ def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]
     errors = {name: list(f.errors) for name, f in form._fields.items() if f.errors}
     if upload_errors:
         errors["screenshots"] = upload_errors
-    if not valid or upload_errors:
+    errors.update(extra_errors or {})
+    if not valid or errors:
         errors = {k: errors[k] for k in sorted(errors, key=lambda k: FIELD_ORDER.index(k)
                                               if k in FIELD_ORDER else len(FIELD_ORDER))}
-        return Outcome(errors=errors, accepted=accepted, pending_token=uploads.hold(accepted) if hold else "")
+        # A filled honeypot is a bot: it gets its errors, but parks no files on our disk.
+        keep = hold and not (form.website.data or "").strip()
+        return Outcome(errors=errors, accepted=accepted,
+                       pending_token=uploads.hold(accepted, tracking.visit_id()) if keep else "")
     fields = {
         "name": (form.name.data or "").strip() or None,
         "email": (form.email.data or "").strip().lower() or None,
@@ -178,7 +185,8 @@ def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]
             log.exception("the spool cannot be written either; the request is not saved")
             for a in attachments:  # nothing orphaned; the person still has their text (and files)
                 (current_app.extensions["hc_upload_dir"] / a.stored_name).unlink(missing_ok=True)
-            return Outcome(accepted=accepted, pending_token=uploads.hold(accepted) if hold else "", outage=True)
+            return Outcome(accepted=accepted, outage=True,
+                           pending_token=uploads.hold(accepted, tracking.visit_id()) if hold else "")
         log.warning("request %s spooled; it is stored when the database is back", reference)
         uploads.discard_pending(accepted)
         return Outcome(Queued(reference, created))
@@ -191,11 +199,13 @@ def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]
 
 
 def _limits(kept: int) -> dict[str, int]:
-    """What the file field tells the person and the browser (app.js checks before sending)."""
+    """What the file field tells the person and the browser (app.js checks before sending):
+    ``kept`` screenshots are held already, so only the rest may still be chosen."""
     s = current_app.extensions["hc_settings"]
     per_file = uploads.file_limit()
-    return {"mb": s.max_upload_mb, "count": s.max_uploads, "left": max(0, s.max_uploads - kept),
-            "bytes": per_file, "total": per_file * s.max_uploads}
+    left = max(0, s.max_uploads - kept)
+    return {"mb": s.max_upload_mb, "count": s.max_uploads, "left": left, "bytes": per_file,
+            "total": per_file * left}
 
 
 def _summary(form: EscalationForm, errors: dict[str, list[str]]) -> list[tuple[str, str, str]]:
@@ -233,7 +243,8 @@ def contact():  # type: ignore[no-untyped-def]
         if last in articles:
             form.category.data = articles[last]["category"]
         return render_template("contact.html", **page)
-    kept, kept_errors = uploads.held(request.form.get("pending_uploads", ""), request.form.getlist("remove_pending"))
+    kept, kept_errors = uploads.held(request.form.get("pending_uploads", ""), request.form.getlist("remove_pending"),
+                                     tracking.visit_id(create=False))
     outcome = submit(form, request.files.getlist("screenshots"), visit, kept=kept, kept_errors=kept_errors,
                      hold=True)
     if outcome.esc is None:

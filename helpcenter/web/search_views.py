@@ -16,7 +16,9 @@ def results():  # type: ignore[no-untyped-def]
     if not query.strip():
         return render_template("search.html", query="", response=None, empty=True)
     response = current_app.extensions["hc_searcher"].search(query, 10)
-    context.record_search(query, [h.id for h in response.results])
-    search_id = tracking.log_search(response, "site")  # result links carry it: ?from=<id>
+    search_id = None
+    if tracking.counted():  # HEAD (an uptime check) answers the same but is no visitor's search
+        context.record_search(query, [h.id for h in response.results])
+        search_id = tracking.log_search(response, "site")  # result links carry it: ?from=<id>
     return render_template("search.html", query=query, response=response, empty=False, search_id=search_id,
                            max_chars=current_app.extensions["hc_settings"].max_query_chars)

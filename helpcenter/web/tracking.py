@@ -27,8 +27,12 @@ CLICK_PARAM = "from"
 SEARCH_KEY_RE = re.compile(r"[0-9a-f]{16}")
 VISIT_HEADER = "X-Visit-Id"
 VISIT_PARAM = "visit"
-# Fits search_log.visit_id (32); letters, digits, - and _ so it is never markup or a query.
-CLIENT_VISIT_RE = re.compile(r"[A-Za-z0-9_-]{8,32}")
+# Letters, digits, - and _ so it is never markup or a query. A client's id is stored as
+# "api:<id>", so it can never equal a site visit id (16 hex characters, which this pattern
+# accepts) and a client cannot attach its searches or escalation to someone's site visit;
+# 4 + 28 fits search_log.visit_id (32).
+CLIENT_VISIT_PREFIX = "api:"
+CLIENT_VISIT_RE = re.compile(r"[A-Za-z0-9_-]{8,28}")
 
 
 def client_visit() -> None:
@@ -45,13 +49,20 @@ def client_visit() -> None:
     if raw is None:
         return
     if not CLIENT_VISIT_RE.fullmatch(raw.strip()):
-        message = Coded("invalid_visit", f"{VISIT_HEADER} / {VISIT_PARAM} 须为 8 到 32 个字母、数字、- 或 _")
+        message = Coded("invalid_visit", f"{VISIT_HEADER} / {VISIT_PARAM} 须为 8 到 28 个字母、数字、- 或 _")
         abort(error_response(400, message, {VISIT_PARAM: [message]}, "invalid_visit"))
-    g.hc_client_visit = raw.strip()
+    g.hc_client_visit = CLIENT_VISIT_PREFIX + raw.strip()
+
+
+def counted() -> bool:
+    """Whether this request is a reader's: HEAD (uptime checks, link checkers, previews)
+    answers like GET but is never a search, a click or a view in the analytics."""
+    return request.method != "HEAD"
 
 
 def visit_id(create: bool = True) -> str:
-    """This visit's id: the API client's own when it passed one, else the session's (made on first use)."""
+    """This visit's id: the API client's own ("api:<id>") when it passed one, else the session's
+    (made on first use)."""
     client = g.get("hc_client_visit")
     if client:
         return str(client)
@@ -86,7 +97,7 @@ def click_redirect(article_id: str) -> Any:
     """
     raw = request.args.get(CLICK_PARAM, "")
     vid = visit_id(create=False)
-    if vid and SEARCH_KEY_RE.fullmatch(raw):
+    if vid and SEARCH_KEY_RE.fullmatch(raw) and counted():
         try:
             logger().log_click(vid, raw, article_id)
         except Exception:

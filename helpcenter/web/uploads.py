@@ -13,16 +13,15 @@ in a hidden field, so nobody has to choose them again; abandoned ones go after a
 
 Every image is decoded and re-encoded with Pillow, upright (EXIF orientation applied):
 EXIF (GPS!), XMP, comments and any bytes appended after the image are dropped; PNG, GIF and
-WebP keep their exact pixels (WebP lossless), JPEG is re-encoded at high quality.
+WebP keep their exact pixels (WebP lossless), JPEG is re-encoded at high quality. Multi-picture
+JPEGs (MPO: Samsung, iPhone HDR) are stored as plain JPEG, their first picture.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import secrets
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from PIL import Image, ImageOps, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
 
+from ..fsutil import private_dir, write_private
+from ..support.privacy import PENDING_DIR, PENDING_MAX_AGE, sweep_pending
 from ..support.storage import NewAttachment
 from .errors import Coded
 
@@ -39,12 +40,15 @@ MB = 1024 * 1024
 UPLOAD_ENDPOINTS = {"escalate.contact", "api.escalations"}
 READ_FACTOR = 4  # a request up to 4x what can be stored is read (and the excess discarded)
 FEEDBACK_LIMIT = 64 * 1024  # a vote and a 2000-character comment, with room to spare
-PENDING_DIR = "pending"
-PENDING_MAX_AGE = 24 * 3600
+# An escalation without files (JSON, or a form without screenshots): 5000 characters of description
+# and the short fields fit several times over, even with every character \u-escaped.
+TEXT_LIMIT = 64 * 1024
+MAX_FRAMES = 50  # an animation (GIF, WebP, APNG) with more frames is refused, see clean_image
 KEEP_INFO = ("icc_profile", "transparency", "duration", "loop", "background", "dpi")
 FORMATS = {  # decoded format -> (stored format, content type, extension)
     "PNG": ("PNG", "image/png", ".png"), "JPEG": ("JPEG", "image/jpeg", ".jpg"),
     "GIF": ("GIF", "image/gif", ".gif"), "WEBP": ("WEBP", "image/webp", ".webp"),
+    "MPO": ("JPEG", "image/jpeg", ".jpg"),  # phone photos with a second picture: the first one is kept
 }
 SUPPORTED = "支持 PNG、JPEG、GIF、WebP"
 
@@ -115,7 +119,9 @@ class FormRequest(Request):
         if self._max_content_length is not None:  # set for this request by a view
             return self._max_content_length
         if current_app and self.endpoint in UPLOAD_ENDPOINTS:
-            return read_limit()
+            # Only multipart bodies carry files (streamed, capped per part); JSON is read and parsed
+            # whole by get_json(), so it keeps a small limit (a 61 MB nested JSON costs over 1 GB).
+            return read_limit() if self.mimetype == "multipart/form-data" else TEXT_LIMIT
         if current_app and self.endpoint == "api.feedback":
             return FEEDBACK_LIMIT
         return super().max_content_length
@@ -132,6 +138,9 @@ class FormRequest(Request):
 def too_large_message() -> str:
     """What is too large for the endpoint that refused the request (413)."""
     s = _settings()
+    if request.endpoint in UPLOAD_ENDPOINTS and request.mimetype != "multipart/form-data":
+        return (f"请求的内容太大了：不带截图的请求（如 JSON）不能超过 {TEXT_LIMIT // 1024} KB"
+                "（问题描述最多 5000 字）。截图请用 multipart/form-data 上传。")
     if request.endpoint in UPLOAD_ENDPOINTS:
         return (f"上传的内容太大了（整个请求超过 {read_limit() // MB} MB）：每张截图不能超过 {s.max_upload_mb} MB，"
                 f"最多 {s.max_uploads} 张。请压缩或少选几张后重试。")
@@ -155,9 +164,28 @@ def _human(n: int) -> str:
     return f"{n / MB:.1f} MB" if n >= MB / 10 else f"{max(1, n // 1024)} KB"
 
 
+def _check_animation(frames: int, width: int, height: int) -> None:
+    """Refuse an animation that would tie up a worker for many seconds.
+
+    Every frame of an animation is decoded and re-encoded (``save_all``), so the work grows with
+    frames × pixels: a 9 KB GIF of 60 frames of 3000×3000 took 21 s of CPU and 200 MB. It is
+    refused (with the reason) rather than cut to its first frame: a screen recording sent as a
+    GIF shows the steps that went wrong, and cutting it silently would lose that unsaid. All its
+    frames together get the budget of one still image (Pillow's MAX_IMAGE_PIXELS), and the
+    number of frames is bounded too, since each frame costs its own pass even when small.
+    """
+    if frames > MAX_FRAMES:
+        raise ValueError(Coded("animation_too_large", f"动图帧数太多（{frames} 帧，最多 {MAX_FRAMES} 帧），"
+                                                      "请截取其中一张静态图后重试"))
+    if frames * width * height > Image.MAX_IMAGE_PIXELS:
+        raise ValueError(Coded("animation_too_large", f"动图太大了（{frames} 帧，每帧 {width}×{height} 像素），"
+                                                      "请缩小尺寸、减少帧数或截取一张静态图后重试"))
+
+
 def clean_image(data: bytes) -> tuple[bytes, str, str]:
     """Decode and re-encode: metadata and trailing bytes go, pixels stay (upright).
-    Returns (bytes, content type, extension); raises ValueError with the person's message."""
+    Returns (bytes, content type, extension); raises ValueError with the person's message
+    (a :class:`Coded` one when the problem has its own code)."""
     try:
         with Image.open(io.BytesIO(data)) as probe:
             fmt = probe.format or ""
@@ -167,7 +195,9 @@ def clean_image(data: bytes) -> tuple[bytes, str, str]:
         img = Image.open(io.BytesIO(data))
         if img.width * img.height > Image.MAX_IMAGE_PIXELS:
             raise ValueError("图片像素太多了，请缩小后重试")
-        frames = getattr(img, "n_frames", 1)
+        # MPO (phone photos with a depth map or HDR parts): the first picture, as a plain JPEG.
+        frames = 1 if fmt == "MPO" else getattr(img, "n_frames", 1)
+        _check_animation(frames, img.width, img.height)
         img.load()
         if frames == 1:
             img = ImageOps.exif_transpose(img) or img
@@ -208,23 +238,10 @@ def check_uploads(files: list[FileStorage], kept: list[Upload] | None = None) ->
         try:
             cleaned, ctype, ext = clean_image(data)
         except ValueError as exc:
-            errors.append(Coded("not_an_image", f"{name}：{exc}"))
+            errors.append(Coded(getattr(exc.args[0] if exc.args else None, "code", "not_an_image"), f"{name}：{exc}"))
             continue
         out.append(Upload(cleaned, name, ctype, ext))
     return out, errors
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # personal data: owner only
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
-def private_dir(path: Path) -> Path:
-    """Create (or tighten) a folder for personal data: owner only."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
 
 
 def save_uploads(uploads: list[Upload]) -> list[NewAttachment]:
@@ -233,7 +250,7 @@ def save_uploads(uploads: list[Upload]) -> list[NewAttachment]:
     saved = []
     for u in uploads:
         stored = secrets.token_hex(16) + u.ext
-        _write_private(folder / stored, u.data)
+        write_private(folder / stored, u.data)  # personal data: owner only (0600)
         saved.append(NewAttachment(stored, u.original_name, u.content_type, len(u.data)))
     return saved
 
@@ -249,34 +266,35 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="helpcenter.pending-uploads")  # type: ignore[arg-type]
 
 
-def hold(uploads: list[Upload]) -> str:
-    """Keep accepted screenshots while the form is corrected; returns the token for the form."""
+def hold(uploads: list[Upload], visit: str) -> str:
+    """Keep accepted screenshots while the form is corrected; returns the token for the form.
+
+    The token names the files and the ``visit`` (the session's visit id) that chose them: it is
+    refused in any other visit, so a leaked token attaches nothing. Abandoned files are swept
+    here, hourly by the retention thread and by ``helpcenter privacy purge``."""
     folder = private_dir(current_app.extensions["hc_upload_dir"] / PENDING_DIR)
-    cutoff = time.time() - PENDING_MAX_AGE
-    for old in folder.iterdir():  # abandoned forms: their screenshots do not stay
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-        except OSError:
-            pass
+    sweep_pending(folder)
     items = []
     for u in uploads:
         if not u.pending:
             u.pending = secrets.token_hex(16) + u.ext
-            _write_private(folder / u.pending, u.data)
+            write_private(folder / u.pending, u.data)
         items.append({k: v for k, v in asdict(u).items() if k != "data"})
-    return _serializer().dumps(items) if items else ""
+    return _serializer().dumps({"visit": visit, "files": items}) if items else ""
 
 
-def held(token: str, remove: list[str]) -> tuple[list[Upload], list[str]]:
-    """The screenshots named by a token from :func:`hold`, minus those the person removed."""
+def held(token: str, remove: list[str], visit: str) -> tuple[list[Upload], list[str]]:
+    """The screenshots named by a token from :func:`hold` in this ``visit``, minus those the person removed."""
     if not token:
         return [], []
     gone = Coded("pending_expired", "之前附上的截图已失效，请重新选择")
     try:
-        items = _serializer().loads(token, max_age=PENDING_MAX_AGE)
+        payload = _serializer().loads(token, max_age=PENDING_MAX_AGE)
     except BadSignature:
         return [], [gone]
+    if not (isinstance(payload, dict) and visit and payload.get("visit") == visit):
+        return [], [gone]  # another visit's token (or one from before tokens named their visit)
+    items = payload.get("files") or []
     folder = current_app.extensions["hc_upload_dir"] / PENDING_DIR
     out, errors = [], []
     for item in items[: _settings().max_uploads]:

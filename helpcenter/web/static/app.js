@@ -67,7 +67,8 @@
     composing = onTyped(input, update);
     input.addEventListener("keydown", function (e) {
       var n = list.children.length;
-      if (list.hidden || !n || e.isComposing) return; // Enter/arrows then belong to the IME
+      // Enter/arrows belong to the IME while it composes (Safari reports that as keyCode 229).
+      if (list.hidden || !n || e.isComposing || e.keyCode === 229) return;
       if (e.key === "ArrowDown") { e.preventDefault(); select((active + 1) % n); }
       else if (e.key === "ArrowUp") { e.preventDefault(); select((active - 1 + n) % n); }
       else if (e.key === "Enter" && active >= 0) { e.preventDefault(); location.href = list.children[active].dataset.url; }
