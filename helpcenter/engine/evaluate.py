@@ -62,6 +62,7 @@ def score_ranking(ranked: list[str], relevant: set[str]) -> dict[str, float]:
         found = len(relevant & set(ranked[:k]))
         m[f"recall@{k}"] = found / len(relevant)
         m[f"hit@{k}"] = 1.0 if found else 0.0
+    m["listed@10"] = float(len(ranked[:10]))  # how many results a reader has to look through
     return m
 
 
