@@ -71,6 +71,9 @@ class Settings:
     site_name: str = _setting("帮助中心", "Site name shown in the header and e-mails.")
     instance_dir: str = _setting("instance", "Folder for the SQLite database, uploads and the generated secret key.")
     database_url: str = _setting("", "SQLAlchemy database URL (default: SQLite file in the instance folder).")
+    auto_migrate: int = _setting(
+        1, "1: the web app and the data commands bring an older database schema up to date at start-up, under "
+        "a lock; 0: they refuse to start on it and `helpcenter db upgrade` does it.")
     secret_key: str = _setting("", "Session and CSRF signing key (default: generated once into the instance folder).")
     upload_dir: str = _setting("", "Where screenshots are stored, outside the web root (default: instance/uploads).")
     max_upload_mb: int = _setting(5, "Largest screenshot accepted, in MB.")
@@ -144,6 +147,8 @@ class Settings:
         if self.max_query_chars > MAX_QUERY_CHARS:
             raise ConfigError(f"max_query_chars: at most {MAX_QUERY_CHARS} (a full search box of Chinese must fit "
                               f"the server's 8190-byte request line), got {self.max_query_chars}")
+        if self.auto_migrate not in (0, 1):
+            raise ConfigError(f"auto_migrate: must be 0 or 1, got {self.auto_migrate}")
         if self.https not in (0, 1):
             raise ConfigError(f"https: must be 0 or 1, got {self.https}")
         if self.trusted_proxies < 0:

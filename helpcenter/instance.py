@@ -48,11 +48,11 @@ def missing_database(settings: Settings) -> str | None:
     where = db_file.resolve()
     if settings.database_url:
         return (f"no database at {where} (from HELPCENTER_DATABASE_URL): check the setting. "
-                "Only the web app creates the database.")
+                "Only the web app and `helpcenter db upgrade` create the database.")
     return (f"no database at {where}. Run this command in the site's folder (where the web app keeps "
             "instance/), or point it at the site's data with HELPCENTER_INSTANCE_DIR=/path/to/instance or "
             "HELPCENTER_DATABASE_URL=... (in the environment or the HELPCENTER_CONFIG file). "
-            "Only the web app creates the database.")
+            "Only the web app and `helpcenter db upgrade` create the database.")
 
 
 def database_url(settings: Settings) -> str:
@@ -64,9 +64,10 @@ def upload_dir(settings: Settings) -> Path:
 
 
 def open_storage(settings: Settings) -> Storage:
-    """A Storage with every table created (raises StorageUnavailable when the database is down)."""
+    """A Storage with its schema at head (raises StorageUnavailable when the database is down,
+    SchemaError when it refuses the schema: see ``auto_migrate``)."""
     if not settings.database_url:
         make_instance_dir(settings)
-    storage = Storage(database_url(settings))
+    storage = Storage(database_url(settings), auto_migrate=bool(settings.auto_migrate))
     storage.create_all()
     return storage

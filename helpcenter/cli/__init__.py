@@ -4,13 +4,15 @@
 - :mod:`.ops`: deliver, serve
 - :mod:`.reports`: report (what people search, what fails)
 - :mod:`.privacy`: export, delete and purge personal data
+- :mod:`.requests`: list, show and export the requests people sent
+- :mod:`.db`: upgrade the database schema, show its revision, add a migration
 """
 
 from __future__ import annotations
 
 import click
 
-from . import articles, ops, privacy, reports
+from . import articles, db, ops, privacy, reports, requests
 
 
 @click.group()
@@ -23,7 +25,8 @@ def main(ctx: click.Context, config: str | None) -> None:
 
 
 for command in (articles.check, articles.build_index_cmd, articles.search, articles.eval_cmd, articles.import_cmd,
-                articles.setup_model, ops.deliver, ops.serve, reports.report, privacy.privacy):
+                articles.setup_model, ops.deliver, ops.serve, reports.report, privacy.privacy, requests.requests,
+                db.db):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

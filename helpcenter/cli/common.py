@@ -25,6 +25,7 @@ def open_storage_or_fail(settings: Settings) -> Any:
     and the command would report zeros or "nothing stored" as if that were true.
     """
     from ..instance import missing_database, open_storage
+    from ..support.migrate import SchemaError
     from ..support.storage import StorageUnavailable
 
     problem = missing_database(settings)
@@ -32,7 +33,7 @@ def open_storage_or_fail(settings: Settings) -> Any:
         raise click.ClickException(problem)
     try:
         return open_storage(settings)
-    except StorageUnavailable as exc:
+    except (StorageUnavailable, SchemaError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

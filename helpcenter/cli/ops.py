@@ -39,7 +39,7 @@ def deliver(ctx: click.Context, once: bool, retry_failed: bool) -> None:
                 time.sleep(settings.outbox_poll_seconds)
         except KeyboardInterrupt:
             return
-    storage = Storage(database_url(settings))
+    storage = Storage(database_url(settings), auto_migrate=bool(settings.auto_migrate))
     outbox = Outbox(storage, settings)
     try:
         if retry_failed:

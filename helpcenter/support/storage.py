@@ -19,8 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..db import ArticleViews, Attachment, Base, Escalation, Feedback, OutboxMessage, SearchLog, as_utc, utcnow
+from ..db import ArticleViews, Attachment, Escalation, Feedback, OutboxMessage, SearchLog, as_utc, utcnow
 from ..fsutil import tighten, write_private
+from . import migrate
+from .migrate import SchemaError
 
 # Crockford base32 without I, L, O, U: references are read over the phone.
 REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -88,12 +90,14 @@ def make_private(db_file: Path) -> None:
 
 
 class Storage:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+        """``auto_migrate``: :meth:`create_all` migrates an old schema (else it refuses it)."""
         # psycopg 3 is the PostgreSQL driver we ship; a bare postgresql:// would ask for psycopg2.
         for bare in ("postgresql://", "postgres://"):
             if url.startswith(bare):
                 url = "postgresql+psycopg://" + url[len(bare):]
         self.url = url
+        self.auto_migrate = auto_migrate
         self._schema_ready = False
         self._schema_lock = threading.Lock()
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
@@ -105,6 +109,7 @@ class Storage:
         if db_file is not None:
             make_private(db_file)  # personal data: not readable by other users of the machine
         self.engine = create_engine(url, **kwargs)
+        self._connect_args = kwargs.get("connect_args", {})
         if url.startswith("sqlite"):
             @event.listens_for(self.engine, "connect")
             def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -115,22 +120,35 @@ class Storage:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
+        """The schema at this code's head (the name predates migrations): migrated under a lock
+        when ``auto_migrate``, else checked. Raises SchemaError (with what to run) when refused."""
+        if self.auto_migrate:
+            self.upgrade()
+            return
         try:
-            with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    # Several nodes starting at once must not race each other's CREATE TABLE.
-                    conn.execute(text("SELECT pg_advisory_xact_lock(7243001)"))
-                Base.metadata.create_all(conn)
+            migrate.check(self.engine)
         except SQLAlchemyError as exc:
             raise StorageUnavailable(f"database {self.engine.url.render_as_string(hide_password=True)}: {exc}") from exc
         self._schema_ready = True
 
+    def upgrade(self) -> migrate.UpgradeResult:
+        """Migrate to head under the lock, whatever ``auto_migrate`` says (``helpcenter db upgrade``)."""
+        try:
+            result = migrate.upgrade(self.engine, self._connect_args)
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(f"database {self.engine.url.render_as_string(hide_password=True)}: {exc}") from exc
+        self._schema_ready = True
+        return result
+
     def ensure_schema(self) -> None:
-        """Create the tables on first use when the database was down at start-up."""
+        """Bring the schema up on first use when the database was down at start-up."""
         if not self._schema_ready:
             with self._schema_lock:  # the outbox thread and requests may get here together
                 if not self._schema_ready:
-                    self.create_all()
+                    try:
+                        self.create_all()
+                    except SchemaError as exc:  # back on a schema we refuse: spool, as when it is down
+                        raise StorageUnavailable(str(exc)) from exc
 
     @property
     def dialect(self) -> str:

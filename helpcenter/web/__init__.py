@@ -91,8 +91,12 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     app.extensions["hc_searcher"] = searcher or Searcher(settings)
     app.extensions["hc_upload_dir"] = upload_dir
     app.extensions["hc_hours"] = SupportHours.parse(settings.support_hours, settings.support_timezone)
-    storage = Storage(settings.database_url or f"sqlite:///{instance / 'helpcenter.db'}")
+    storage = Storage(settings.database_url or f"sqlite:///{instance / 'helpcenter.db'}",
+                      auto_migrate=bool(settings.auto_migrate))
     try:
+        # Schema at head: migrated under a lock (several nodes may start together), or with
+        # auto_migrate=0 checked; a schema we refuse (old, or newer than this code) stops the start
+        # with SchemaError saying what to run. Not a StorageUnavailable: never serve on it.
         storage.create_all()
     except StorageUnavailable as exc:
         # The site still serves articles and search; submissions are spooled until it is back.
@@ -212,6 +216,14 @@ def _register_errors(app: Flask) -> None:
                 body["outbox"] = app.extensions["hc_storage"].outbox_counts()
         except Exception as exc:
             log.warning("healthz: outbox status unavailable: %s", exc)
+        body["requests"] = None  # informative only: requests nobody has looked at yet, and for how long
+        try:
+            if storage_ok:
+                from ..support.inbox import unhandled
+
+                body["requests"] = unhandled(app.extensions["hc_storage"]).as_json()
+        except Exception as exc:
+            log.warning("healthz: request counts unavailable: %s", exc)
         return jsonify(body), 200 if ok else 503
 
     @app.before_request

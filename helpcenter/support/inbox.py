@@ -1,0 +1,213 @@
+"""The request inbox: which requests wait for a person, and everything about one of them.
+
+Queries over the ``escalations`` table for ``helpcenter requests`` now and the staff
+inbox of the site later: plain SQLAlchemy (no Flask), so both show the same rows.
+Datetimes going in and coming out are UTC-aware (SQLite hands back naive ones).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import selectinload
+
+from ..db import Escalation, OutboxMessage, as_utc, utcnow
+from .storage import Storage, StorageUnavailable
+
+# The request lifecycle (issue 12): new → open → pending (waiting for the requester) → solved → closed.
+# Only "new" is stored today; the others arrive with the inbox's actions.
+STATUSES = ("new", "open", "pending", "solved", "closed")
+UNHANDLED = "new"  # nobody has looked at it yet
+
+CSV_COLUMNS = ("reference", "created_at", "status", "category", "subject", "description", "name", "email",
+               "phone", "device", "order_number", "query", "shown", "read", "unhelpful", "visit", "attachments")
+
+
+@dataclass(frozen=True)
+class Unhandled:
+    """What /healthz and a monitor want to know: how many requests wait, and since when."""
+    count: int
+    oldest_at: dt.datetime | None
+    now: dt.datetime
+
+    @property
+    def oldest_age_seconds(self) -> int | None:
+        if self.oldest_at is None:
+            return None
+        return max(0, int((self.now - self.oldest_at).total_seconds()))  # nodes' clocks may differ a little
+
+    def as_json(self) -> dict[str, Any]:
+        return {"unhandled": self.count, "oldest_unhandled_age_seconds": self.oldest_age_seconds}
+
+
+@dataclass(frozen=True)
+class RequestDetail:
+    """One request with its screenshots (``escalation.attachments``) and its notifications."""
+    escalation: Escalation
+    deliveries: list[OutboxMessage]
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.escalation.as_json(), "deliveries": [delivery_json(d) for d in self.deliveries]}
+
+
+def delivery_json(msg: OutboxMessage) -> dict[str, Any]:
+    def when(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {"channel": msg.channel, "target": msg.target, "status": msg.status, "attempts": msg.attempts,
+            "created_at": when(msg.created_at), "next_attempt_at": when(msg.next_attempt_at),
+            "delivered_at": when(msg.delivered_at), "last_error": msg.last_error}
+
+
+def normalise_reference(reference: str) -> str:
+    """References are read out over the phone and typed in any case."""
+    return reference.strip().upper()
+
+
+def _utc(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        # A naive bound would be read as UTC by SQLite and as local time by PostgreSQL.
+        raise ValueError(f"{name} must carry its time zone (got {value.isoformat()})")
+    return value.astimezone(dt.timezone.utc)
+
+
+def _filters(status: str | None, category: str | None, since: dt.datetime | None,
+             until: dt.datetime | None) -> list[Any]:
+    """``since`` is included, ``until`` is not, so whole days placed end to end never overlap."""
+    conds: list[Any] = []
+    if status:
+        conds.append(Escalation.status == status)
+    if category:
+        conds.append(Escalation.category == category)
+    start, end = _utc(since, "since"), _utc(until, "until")
+    if start is not None:
+        conds.append(Escalation.created_at >= start)
+    if end is not None:
+        conds.append(Escalation.created_at < end)
+    return conds
+
+
+def list_requests(storage: Storage, *, status: str | None = None, category: str | None = None,
+                  since: dt.datetime | None = None, until: dt.datetime | None = None,
+                  limit: int | None = 50, offset: int = 0, oldest_first: bool = False) -> list[Escalation]:
+    """Requests matching the filters, newest first (detached, attachments loaded, ``created_at`` in UTC).
+
+    Ties on the time are broken by id, so pages taken with ``limit``/``offset`` neither
+    repeat nor skip a request.
+    """
+    order = (Escalation.created_at, Escalation.id) if oldest_first else (Escalation.created_at.desc(),
+                                                                         Escalation.id.desc())
+    query = (select(Escalation).where(*_filters(status, category, since, until)).order_by(*order)
+             .options(selectinload(Escalation.attachments)).offset(offset))
+    if limit is not None:
+        query = query.limit(limit)
+    try:
+        storage.ensure_schema()
+        with storage.session() as s:
+            rows = list(s.scalars(query))
+            s.expunge_all()
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(str(exc)) from exc
+    for row in rows:
+        row.created_at = as_utc(row.created_at)  # type: ignore[assignment]
+    return rows
+
+
+def count_requests(storage: Storage, *, status: str | None = None, category: str | None = None,
+                   since: dt.datetime | None = None, until: dt.datetime | None = None) -> int:
+    """How many requests :func:`list_requests` would page through."""
+    query = select(func.count()).select_from(Escalation).where(*_filters(status, category, since, until))
+    try:
+        storage.ensure_schema()
+        with storage.session() as s:
+            return s.scalar(query) or 0
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(str(exc)) from exc
+
+
+def status_counts(storage: Storage, *, category: str | None = None, since: dt.datetime | None = None,
+                  until: dt.datetime | None = None) -> dict[str, int]:
+    """Requests per status (only statuses that occur), under the same filters as the list."""
+    query = (select(Escalation.status, func.count()).where(*_filters(None, category, since, until))
+             .group_by(Escalation.status))
+    try:
+        storage.ensure_schema()
+        with storage.session() as s:
+            counts = {status: n for status, n in s.execute(query)}
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(str(exc)) from exc
+    known = [st for st in STATUSES if st in counts]
+    return {st: counts[st] for st in known + sorted(set(counts) - set(known))}  # lifecycle order
+
+
+def get_request(storage: Storage, reference: str) -> RequestDetail | None:
+    """One request by reference (any case), with its screenshots and notifications; None if unknown."""
+    esc = storage.get_escalation(normalise_reference(reference))
+    if esc is None:
+        return None
+    return RequestDetail(esc, storage.outbox_messages(esc.reference))
+
+
+def unhandled(storage: Storage, now: dt.datetime | None = None) -> Unhandled:
+    """Requests still "new" and the creation time of the oldest of them."""
+    query = select(func.count(), func.min(Escalation.created_at)).where(Escalation.status == UNHANDLED)
+    try:
+        storage.ensure_schema()
+        with storage.session() as s:
+            count, oldest = s.execute(query).one()
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(str(exc)) from exc
+    return Unhandled(count or 0, as_utc(oldest), now or utcnow())
+
+
+def _cell(value: Any) -> Any:
+    """Text typed by the public must not become a spreadsheet formula (CSV injection): a cell
+    starting with = + - @ (or a tab or CR) is prefixed with ', which spreadsheets hide."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_row(esc: Escalation, timezone: str) -> dict[str, Any]:
+    """One request as a spreadsheet row: the time in the support time zone, lists ``|``-separated."""
+    try:
+        context = json.loads(esc.context or "{}")
+    except ValueError:
+        context = {}
+    if not isinstance(context, dict):
+        context = {}
+
+    def joined(key: str) -> str:
+        value = context.get(key) or []
+        return " | ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+    created = as_utc(esc.created_at)
+    row = {"reference": esc.reference,
+           "created_at": created.astimezone(ZoneInfo(timezone)).isoformat(" ", "seconds") if created else "",
+           "status": esc.status, "category": esc.category, "subject": esc.subject, "description": esc.description,
+           "name": esc.name or "", "email": esc.email or "", "phone": esc.phone or "", "device": esc.device or "",
+           "order_number": esc.order_number or "", "query": str(context.get("query") or ""),
+           "shown": joined("shown"), "read": joined("read"), "unhelpful": joined("unhelpful"),
+           "visit": str(context.get("visit") or ""),
+           "attachments": " | ".join(a.original_name for a in esc.attachments)}
+    return {k: _cell(v) for k, v in row.items()}
+
+
+def to_csv(requests: Sequence[Escalation], timezone: str, header: bool = True) -> str:
+    """CSV text (write it as ``utf-8-sig``, like the report, so Excel and WPS read the Chinese)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(csv_row(esc, timezone) for esc in requests)
+    return buf.getvalue()
