@@ -111,7 +111,6 @@ class Settings:
         0, "1: the site is only served over HTTPS: cookies are `Secure` and every response carries HSTS. 0: the "
         "same for each request that arrived over HTTPS (directly, or per X-Forwarded-Proto from a trusted proxy).")
     # --- analytics and privacy ---
-    admin_token: str = _setting("", "Token for the writers' report at /admin; empty: the admin page is off (404).")
     report_cluster_threshold: float = _setting(
         0.89, "Cosine similarity at which unanswered queries are grouped as one topic in the report (tuned for e5)."
     )
@@ -187,6 +186,10 @@ def _coerce(name: str, raw: Any, kind: Any, source: str) -> Any:
         raise ConfigError(f"{source}: setting {name} expects {kind}, got {raw!r}") from None
 
 
+# Settings that are gone but still accepted (ignored) in a config file.
+RETIRED = frozenset({"admin_token"})  # /admin uses staff accounts now (`helpcenter staff add`)
+
+
 def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -205,6 +208,8 @@ def load_settings(
             raise ConfigError(f"{path}: {exc}") from None
         data = data.get("helpcenter", data)
         for key, raw in data.items():
+            if key in RETIRED:
+                continue  # ignored, so an old file keeps working (README: Staff accounts)
             if key not in known:
                 raise ConfigError(f"{path}: unknown setting {key!r}")
             values[key] = _coerce(key, raw, known[key], str(path))

@@ -145,6 +145,22 @@ class SearchClick(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Staff(Base):
+    """A person who signs in to /admin (:mod:`helpcenter.support.staff`). ``email`` is stored
+    lower-case so one address is one account. ``session_version`` goes up on logout, password
+    change and disabling: every session carries the version it was made with, and an older one
+    is no longer accepted, on any web node (no state in a process)."""
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(12))  # admin, agent or writer
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands back naive datetimes; everything stored here is UTC."""

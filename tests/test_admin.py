@@ -17,17 +17,26 @@ from helpcenter.cli import main
 from .conftest import csrf_from
 from .test_web import contact_form
 
-TOKEN = "writers-only-7f3a"
+EMAIL = "writer@example.com"
+PASSWORD = "writers-only-7f3a-passphrase"
 
 
-def login(client, token=TOKEN, **environ):
-    return client.post("/admin/login", data={"csrf_token": csrf_from(client), "token": token},
-                       environ_base=environ)
+def with_writer(app, email=EMAIL, role="writer"):
+    """``app`` with a staff account to sign in with (what `helpcenter staff add` makes)."""
+    from helpcenter.support.staff import add_staff
+
+    add_staff(app.extensions["hc_storage"], email, role, PASSWORD)
+    return app
+
+
+def login(client, password=PASSWORD, email=EMAIL, **environ):
+    return client.post("/admin/login", data={"csrf_token": csrf_from(client), "email": email,
+                                             "password": password}, environ_base=environ)
 
 
 @pytest.fixture
 def admin(make_app):
-    client = make_app(admin_token=TOKEN).test_client()
+    client = with_writer(make_app()).test_client()
     assert login(client).status_code == 302
     return client
 
@@ -64,10 +73,11 @@ def test_report_command_refuses_out_of_range_dates(app, built):
 
 
 def test_failed_sign_ins_have_their_own_budget_and_never_starve_the_public_forms(make_app):
-    app = make_app(admin_token=TOKEN, rate_limit_forms="10 per minute", rate_limit_login="10 per minute")
+    app = with_writer(make_app(rate_limit_forms="10 per minute", rate_limit_login="10 per minute"))
     ip = {"REMOTE_ADDR": "198.51.100.23"}  # one address shared by many people (mobile carrier NAT)
     attacker = app.test_client()
-    codes = [login(attacker, "wrong-token", **ip).status_code for _ in range(12)]
+    # A different account each time: only the per-address budget is at stake here.
+    codes = [login(attacker, "wrong-password", f"guess{i}@example.com", **ip).status_code for i in range(12)]
     assert codes[:10] == [403] * 10 and codes[10:] == [429, 429]  # sign-in is limited on its own
 
     someone = app.test_client()
@@ -86,31 +96,32 @@ def test_failed_sign_ins_have_their_own_budget_and_never_starve_the_public_forms
 
 
 def test_successful_sign_ins_do_not_use_up_the_budget(make_app):
-    app = make_app(admin_token=TOKEN, rate_limit_login="3 per minute")
+    app = with_writer(make_app(rate_limit_login="3 per minute"))
     for _ in range(5):
         assert login(app.test_client(), REMOTE_ADDR="192.0.2.9").status_code == 302
 
 
-def test_failed_sign_ins_are_counted_per_address_only(make_app):
-    """Today's sign-in is one shared token (no account field): one address using up its budget
-    leaves the others alone, and nothing is keyed on an account."""
+def test_failed_sign_ins_are_counted_per_address(make_app):
+    """One address using up its budget (on any accounts) leaves the other addresses alone;
+    the per-account key is the e-mail field, normalised as accounts store it."""
     from helpcenter.web.admin import login_account_key
 
-    app = make_app(admin_token=TOKEN, rate_limit_login="3 per minute")
+    app = with_writer(make_app(rate_limit_login="3 per minute"))
     guesser = {"REMOTE_ADDR": "192.0.2.30"}
-    codes = [login(app.test_client(), "guess", **guesser).status_code for _ in range(4)]
+    codes = [login(app.test_client(), "guess", f"g{i}@example.com", **guesser).status_code for i in range(4)]
     assert codes == [403, 403, 403, 429]
     for i in range(4):  # other addresses: each still has its own budget
-        assert login(app.test_client(), "guess", REMOTE_ADDR=f"192.0.2.{40 + i}").status_code == 403
+        assert login(app.test_client(), "guess", f"h{i}@example.com",
+                     REMOTE_ADDR=f"192.0.2.{40 + i}").status_code == 403
     assert login(app.test_client(), REMOTE_ADDR="192.0.2.50").status_code == 302
     client = app.test_client()
     with app.test_request_context("/admin/login", method="POST",
-                                  data={"csrf_token": csrf_from(client), "token": "guess"}):
-        assert login_account_key() == ""  # the form as sent today: the per-account budget never applies
+                                  data={"csrf_token": csrf_from(client), "email": " Writer@Example.com "}):
+        assert login_account_key() == "admin-account:writer@example.com"
 
 
 def test_the_page_shows_api_searches_apart_from_site_visits(make_app):
-    app = make_app(admin_token=TOKEN)
+    app = with_writer(make_app())
     app.test_client().get("/search?q=密码")
     for _ in range(3):
         app.test_client().get("/api/search?q=密码")
@@ -129,8 +140,8 @@ def test_parallel_wrong_guesses_beyond_the_budget_are_refused(make_app):
     from helpcenter.web.live import serve_in_thread
 
     guesses = 12
-    app = make_app(admin_token=TOKEN, rate_limit_forms="10 per minute", rate_limit_login="3 per minute",
-                   rate_limit_login_attempts="6 per minute")
+    app = with_writer(make_app(rate_limit_forms="10 per minute", rate_limit_login="3 per minute",
+                               rate_limit_login_attempts="6 per minute"))
     seen = {"in_view": 0, "refused": 0}
     cond = threading.Condition()
 
@@ -149,7 +160,7 @@ def test_parallel_wrong_guesses_beyond_the_budget_are_refused(make_app):
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
         with opener.open(base + "/api/csrf") as r:
             token = json.load(r)["csrf_token"]
-        body = urllib.parse.urlencode({"csrf_token": token, "token": "wrong-guess"}).encode()
+        body = urllib.parse.urlencode({"csrf_token": token, "email": EMAIL, "password": "wrong-guess"}).encode()
         codes: list[int] = []
 
         def guess() -> None:

@@ -23,7 +23,7 @@ from .conftest import csrf_from
 from .databases import database_url  # noqa: F401  (fixture: sqlite and postgresql)
 from .test_web import contact_form
 
-TOKEN = "writers-only-7f3a"
+PASSWORD = "writers-only-7f3a-passphrase"
 # The hash embedder groups by shared characters; at 0.4 these make three topics.
 INVOICE = ["怎么开发票", "怎么开发票", "怎么开发票", "发票怎么开", "发票能开吗"]
 ALIPAY = ["支持支付宝付款吗", "支持支付宝付款吗", "支付宝付款可以吗", "可以用支付宝吗"]
@@ -391,33 +391,44 @@ def test_report_csv_columns_and_cli(app, built, tmp_path):
 # --- /admin -------------------------------------------------------------------------------------------
 
 
-def login(client, token=TOKEN):
-    return client.post("/admin/login", data={"csrf_token": csrf_from(client), "token": token})
+def with_writer(app, email="writer@example.com"):
+    from helpcenter.support.staff import add_staff
+
+    add_staff(app.extensions["hc_storage"], email, "writer", PASSWORD)
+    return app
 
 
-def test_admin_is_off_without_a_token(client):
-    assert client.get("/admin").status_code == 404
-    assert client.get("/admin/report.csv").status_code == 404
-    assert login(client, "").status_code == 404
+def login(client, password=PASSWORD, email="writer@example.com"):
+    return client.post("/admin/login", data={"csrf_token": csrf_from(client), "email": email,
+                                             "password": password})
 
 
-def test_admin_refuses_a_wrong_token_and_never_takes_it_from_the_url(make_app):
-    client = make_app(admin_token=TOKEN).test_client()
+def test_admin_without_accounts_asks_for_a_sign_in_and_shows_nothing(client):
+    page = client.get("/admin")
+    assert page.status_code == 200 and 'name="password"' in page.get_data(as_text=True)
+    assert "helpcenter staff add" in page.get_data(as_text=True)  # how the first account is made
+    assert "概览" not in page.get_data(as_text=True)
+    assert client.get("/admin/report.csv").status_code == 302
+    assert login(client, "anything-at-all-here").status_code == 403
+
+
+def test_admin_refuses_a_wrong_password_and_never_takes_it_from_the_url(make_app):
+    client = with_writer(make_app()).test_client()
     first = client.get("/admin")
-    assert first.status_code == 200 and 'name="token"' in first.get_data(as_text=True)
+    assert first.status_code == 200 and 'name="password"' in first.get_data(as_text=True)
     assert "no-store" in first.headers["Cache-Control"]
     wrong = login(client, "writers-only")
-    assert wrong.status_code == 403 and "令牌不正确" in wrong.get_data(as_text=True)
+    assert wrong.status_code == 403 and "邮箱或密码不正确" in wrong.get_data(as_text=True)
     assert "概览" not in client.get("/admin").get_data(as_text=True)
-    assert "概览" not in client.get(f"/admin?token={TOKEN}").get_data(as_text=True)
+    assert "概览" not in client.get(f"/admin?email=writer@example.com&password={PASSWORD}").get_data(as_text=True)
     assert client.get("/admin/report.csv").status_code == 302
-    no_csrf = client.post("/admin/login", data={"token": TOKEN})
+    no_csrf = client.post("/admin/login", data={"email": "writer@example.com", "password": PASSWORD})
     assert no_csrf.status_code == 400
     assert "概览" not in client.get("/admin").get_data(as_text=True)
 
 
 def test_admin_shows_the_report_with_the_right_token(make_app):
-    app = make_app(admin_token=TOKEN, report_cluster_threshold=0.4)
+    app = with_writer(make_app(report_cluster_threshold=0.4))
     visitor = app.test_client()
     for q in INVOICE + ALIPAY + ["<b>发票</b>"]:
         visitor.get(f"/search?q={q}")
@@ -455,14 +466,19 @@ def test_admin_shows_the_report_with_the_right_token(make_app):
     assert "概览" not in client.get("/admin").get_data(as_text=True)
 
 
-def test_changing_the_token_signs_everyone_out(make_app, tmp_path):
-    client = make_app(admin_token=TOKEN).test_client()
+def test_resetting_the_password_signs_everyone_out(make_app, tmp_path):
+    from helpcenter.support.staff import reset_password
+
+    app = with_writer(make_app())
+    client = app.test_client()
     login(client)
     assert "概览" in client.get("/admin").get_data(as_text=True)
     cookie = client.get_cookie("session")
-    other = make_app(admin_token="a-new-token").test_client()
+    reset_password(app.extensions["hc_storage"], "writer@example.com", "a-new-long-passphrase")
+    other = app.test_client()
     other.set_cookie("session", cookie.value)
     assert "概览" not in other.get("/admin").get_data(as_text=True)
+    assert "概览" not in client.get("/admin").get_data(as_text=True)
 
 
 @pytest.mark.model

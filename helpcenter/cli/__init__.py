@@ -6,13 +6,14 @@
 - :mod:`.privacy`: export, delete and purge personal data
 - :mod:`.requests`: list, show and export the requests people sent
 - :mod:`.db`: upgrade the database schema, show its revision, add a migration
+- :mod:`.staff`: staff accounts for /admin (add, list, disable, reset-password)
 """
 
 from __future__ import annotations
 
 import click
 
-from . import articles, db, ops, privacy, reports, requests
+from . import articles, db, ops, privacy, reports, requests, staff
 
 
 @click.group()
@@ -26,7 +27,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 
 for command in (articles.check, articles.build_index_cmd, articles.search, articles.eval_cmd, articles.import_cmd,
                 articles.setup_model, ops.deliver, ops.serve, reports.report, privacy.privacy, requests.requests,
-                db.db):
+                db.db, staff.staff):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +115,12 @@ class Storage:
             @event.listens_for(self.engine, "connect")
             def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
                 cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
+                try:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                except sqlite3.OperationalError:
+                    # Busy at once (no busy wait for a journal-mode change) while another node's
+                    # upgrade holds the write lock: the mode is stored in the file, a later connection sets it.
+                    pass
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -7,6 +7,7 @@ database; it never parses Markdown or builds vectors.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -115,14 +116,21 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
     csrf.init_app(app)
     limiter.init_app(app)
+    from .auth import login_manager
 
-    from . import admin, api, browse, escalate, search_views
+    login_manager.init_app(app)  # staff sign-in for /admin (accounts: `helpcenter staff add`)
+    if os.environ.get("HELPCENTER_ADMIN_TOKEN"):
+        log.warning("HELPCENTER_ADMIN_TOKEN is set but ignored: /admin now uses staff accounts. Make the "
+                    "first admin with `helpcenter staff add you@example.com --role admin`, then remove the token.")
+
+    from . import admin, api, browse, escalate, search_views, staff_admin
 
     app.register_blueprint(browse.bp)
     app.register_blueprint(search_views.bp)
     app.register_blueprint(escalate.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(staff_admin.bp)
     from .tracking import client_visit
 
     app.before_request(client_visit)  # an API client's own visit id (X-Visit-Id), checked up front
@@ -150,12 +158,12 @@ def wants_json() -> bool:
 
 def _register_errors(app: Flask) -> None:
     messages = {
-        400: "请求无效。", 404: "页面不存在。", 405: "不支持这种请求方式。",
+        400: "请求无效。", 403: "您的账号没有权限查看这个页面。", 404: "页面不存在。", 405: "不支持这种请求方式。",
         413: "上传的内容太大了。", 429: "操作太频繁，请稍后再试。", 500: "服务器出错了，请稍后再试。",
         503: "服务暂时不可用，请稍后再试。",
     }
 
-    codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+    codes = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
              429: "rate_limited", 500: "internal_error", 503: "unavailable"}
 
     def render(code: int, message: str, fields: dict[str, list[str]] | None = None,

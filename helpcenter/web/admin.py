@@ -1,49 +1,28 @@
-"""/admin: the writers' report (search analytics, votes, escalations), behind a token.
+"""/admin: the writers' report (search analytics, votes, escalations), for signed-in staff.
 
-Off (404) unless ``admin_token`` is set. Sign-in is a CSRF-protected form that
-posts the token; it is compared in constant time and a session flag derived
-from it (and the secret key) is set, so changing the token signs everyone out.
-The token never appears in a URL.
+Staff sign in with their own account (``helpcenter staff add``; :mod:`.auth`): a CSRF-protected
+form posting e-mail and password, a generic refusal that never tells whether the address has
+an account, a new session at sign-in, and budgets per address and per account so guessing
+never costs the public forms. Roles: the report is for writers and admins.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..insights.report import build_report, default_period, period_problem
+from ..support import staff as accounts
 from . import limiter
+from .auth import StaffUser, role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)
-
-SESSION_KEY = "hc_admin"
-
-
-def _token() -> str:
-    return current_app.extensions["hc_settings"].admin_token
-
-
-def _mark(token: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, b"helpcenter-admin:" + token.encode(), hashlib.sha256).hexdigest()
-
-
-def signed_in() -> bool:
-    mark = session.get(SESSION_KEY)
-    return isinstance(mark, str) and hmac.compare_digest(mark, _mark(_token()))
-
-
-@bp.before_request
-def _only_when_enabled() -> None:
-    if not _token():
-        abort(404)
 
 
 @bp.after_request
@@ -54,14 +33,12 @@ def _private(resp: Response) -> Response:
 
 
 def login_account_key() -> str:
-    """The limiter key of the account a sign-in is for (normalised), "" when none was given.
+    """The limiter key of the account a sign-in is for (normalised as stored), "" when none was given.
 
-    Ready for staff accounts, not in use yet: today's sign-in form posts only the
-    shared token, the view reads no ``account`` field, so this is always "" and
-    only the per-address budgets apply. Once staff accounts post ``account``,
-    failed sign-ins are also counted per account, from any address.
+    Failed sign-ins are counted per account as well as per address, so guessing one
+    account's password from many addresses is limited too (whether or not it exists).
     """
-    account = " ".join((request.form.get("account") or "").split()).casefold()
+    account = accounts.normalise_email(request.form.get("email") or "")
     return f"admin-account:{account}" if account else ""
 
 
@@ -80,7 +57,7 @@ def _attempts_limit() -> str:
 
 @bp.post("/login")
 # Its own budgets (per address, per account), apart from the public forms' "forms" budget:
-# guessing at the token never costs the people behind the same address their contact form.
+# guessing passwords never costs the people behind the same address their contact form.
 # Flask-Limiter only *tests* a deduct_when budget before the request and deducts after the
 # answer, so guesses sent in parallel would all pass it; the attempts budget is counted as
 # each request arrives and caps them (the failed-only budget stays the strict one).
@@ -89,17 +66,32 @@ def _attempts_limit() -> str:
 @limiter.shared_limit(_login_limit, scope="admin-login-account", key_func=login_account_key,
                       exempt_when=lambda: not login_account_key(), deduct_when=_failed)
 def login():  # type: ignore[no-untyped-def]
-    given = (request.form.get("token") or "").strip()
-    if given and hmac.compare_digest(given.encode(), _token().encode()):
-        session[SESSION_KEY] = _mark(_token())
-        return redirect(url_for("admin.index"))
-    log.warning("admin: wrong token")
-    return render_template("admin_login.html", error=True), 403
+    email = (request.form.get("email") or "").strip()
+    try:
+        info = accounts.verify(current_app.extensions["hc_storage"], email, request.form.get("password") or "")
+    except SQLAlchemyError as exc:
+        log.error("staff sign-in: database unavailable: %s", exc)
+        return render_template("admin_login.html", error=False, outage=True, email=email), 503
+    if info is None:
+        # One answer for an unknown address, a wrong password and a disabled account.
+        log.warning("staff sign-in failed")
+        return render_template("admin_login.html", error=True, email=email), 403
+    session.clear()  # a new session: nothing from before sign-in (CSRF token included) carries over
+    login_user(StaffUser(info), fresh=True)
+    return redirect(url_for("admin.index"))
 
 
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
-    session.pop(SESSION_KEY, None)
+    if current_user.is_authenticated:
+        # Ends every session of the account, a copied cookie included: a signed cookie cannot
+        # be revoked one by one, so the account's session version goes up.
+        try:
+            accounts.end_sessions(current_app.extensions["hc_storage"], current_user.info.id)
+        except SQLAlchemyError as exc:
+            log.error("staff logout: database unavailable: %s", exc)
+    logout_user()
+    session.clear()
     return redirect(url_for("admin.index"))
 
 
@@ -152,9 +144,8 @@ def _report(since: dt.date, until: dt.date) -> Any:
 
 @bp.get("")
 @bp.get("/")
+@role_required("writer")
 def index():  # type: ignore[no-untyped-def]
-    if not signed_in():
-        return render_template("admin_login.html", error=False)
     try:
         since, until, error = _period()
     except PeriodError as exc:
@@ -169,9 +160,8 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/report.csv")
+@role_required("writer")
 def report_csv():  # type: ignore[no-untyped-def]
-    if not signed_in():
-        return redirect(url_for("admin.index"))
     try:
         since, until, _notice = _period()
     except PeriodError as exc:
