@@ -1,4 +1,4 @@
-"""The ``database_url`` fixture: each test once on SQLite and once on a real PostgreSQL.
+"""The ``database_url`` and ``store`` fixtures: each test once on SQLite and once on a real PostgreSQL.
 
 PostgreSQL comes from ``HELPCENTER_TEST_POSTGRES_URL`` (an admin URL; ``scripts/test`` runs
 pytest through ``scripts/with-postgres``, which starts a throwaway server and sets it). Each
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -66,3 +66,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def postgres_url() -> Iterator[str]:
     """Only the PostgreSQL half, for tests about PostgreSQL itself."""
     yield from fresh_postgres_database()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Any]:
+    """A Storage on ``database_url`` with the schema in place (both databases)."""
+    from helpcenter.support.storage import Storage
+
+    s = Storage(database_url)
+    s.create_all()
+    yield s
+    s.engine.dispose()
+

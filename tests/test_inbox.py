@@ -12,7 +12,7 @@ from helpcenter.support import inbox
 from helpcenter.support.storage import NewAttachment, Storage
 
 from .conftest import csrf_from
-from .databases import database_url  # noqa: F401  (fixture: sqlite and postgresql)
+from .databases import database_url, store  # noqa: F401  (fixtures: sqlite and postgresql)
 
 NOW = utcnow()
 
@@ -34,13 +34,6 @@ def set_status(store: Storage, ref: str, status: str) -> None:
     with store.session() as s, s.begin():
         s.execute(update(Escalation).where(Escalation.reference == ref).values(status=status))
 
-
-@pytest.fixture
-def store(database_url):  # noqa: F811
-    s = Storage(database_url)
-    s.create_all()
-    yield s
-    s.engine.dispose()
 
 
 @pytest.fixture

@@ -11,19 +11,15 @@ from sqlalchemy import select
 from helpcenter.cli import main
 from helpcenter.db import Staff
 from helpcenter.support import staff as accounts
-from helpcenter.support.storage import Storage
 
-from .databases import database_url  # noqa: F401  (fixture: sqlite and postgresql)
+from .databases import database_url, store  # noqa: F401  (fixtures: sqlite and postgresql)
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def storage(database_url):  # noqa: F811
-    store = Storage(database_url)
-    store.create_all()
-    yield store
-    store.engine.dispose()
+def storage(store):  # noqa: F811  (the shared fixture, under this file's name)
+    return store
 
 
 def stored_hash(storage, email):

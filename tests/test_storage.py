@@ -12,19 +12,12 @@ from helpcenter.db import Escalation, OutboxMessage, utcnow
 from helpcenter.support import storage as storage_mod
 from helpcenter.support.storage import DuplicateReference, NewAttachment, Storage, StorageUnavailable
 
-from .databases import database_url  # noqa: F401  (fixture: sqlite and postgresql)
+from .databases import database_url, store  # noqa: F401  (fixtures: sqlite and postgresql)
 
 FIELDS = {"name": "小王", "email": "user@example.com", "phone": None, "category": "account",
           "subject": "收不到验证码", "description": "重置密码的时候一直收不到短信验证码。", "device": None,
           "order_number": None}
 
-
-@pytest.fixture
-def store(database_url):  # noqa: F811
-    s = Storage(database_url)
-    s.create_all()
-    yield s
-    s.engine.dispose()
 
 
 def other(url: str) -> Storage:

@@ -19,17 +19,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..insights.report import build_report, default_period, period_problem
 from ..support import staff as accounts
 from . import limiter
-from .auth import StaffUser, role_required
+from .auth import StaffUser, no_store, role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)
 
 
-@bp.after_request
-def _private(resp: Response) -> Response:
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return resp
+bp.after_request(no_store)
 
 
 def login_account_key() -> str:

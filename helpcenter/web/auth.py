@@ -12,7 +12,7 @@ import functools
 import logging
 from typing import Any, Callable, TypeVar
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -85,3 +85,11 @@ def role_required(*roles: str) -> Callable[[F], F]:
             return view(*args, **kwargs)
         return wrapped  # type: ignore[return-value]
     return decorate
+
+
+def no_store(resp: Response) -> Response:
+    """Staff pages hold personal data and the report: never cached, never indexed."""
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return resp
+

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..support import staff as accounts
-from .auth import StaffUser, role_required
+from .auth import StaffUser, no_store, role_required
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)
 
 
-@bp.after_request
-def _private(resp: Response) -> Response:
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return resp
+bp.after_request(no_store)
 
 
 def _storage():  # type: ignore[no-untyped-def]
