@@ -118,9 +118,14 @@ def test_rebuilds_while_eight_clients_search(make_app, built):
         builds = set()
         try:
             path = Path(built.articles_dir) / "contact" / "email.md"
-            for i in range(6):
+            # At least six rebuilds, and on until the clients have searched across them a good
+            # while: on a loaded machine builds may outpace searches (a count, not a speed test).
+            deadline = time.monotonic() + 120
+            i = 0
+            while i < 6 or (count <= 100 and time.monotonic() < deadline):
                 path.write_text(path.read_text("utf-8") + f"\n第 {i} 次更新。\n", "utf-8")
                 builds.add(build_index(built, HashEmbedder(256)).build_id)
+                i += 1
                 time.sleep(0.1)
         finally:
             done.set()
@@ -128,7 +133,7 @@ def test_rebuilds_while_eight_clients_search(make_app, built):
                 t.join(timeout=60)
     print(f"\nrebuilds under load: {len(builds)} builds published while 8 clients made {count} searches, "
           f"{len(failures)} failed or empty")
-    assert len(builds) == 6
+    assert len(builds) == i >= 6  # every rebuild was published
     assert count > 100
     assert failures == []
 

@@ -20,12 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
 from ..db import Escalation, OutboxMessage, as_utc, utcnow
+from .hours import SupportHours
 from .storage import Storage, StorageUnavailable
 
 # The request lifecycle (issue 12): new → open → pending (waiting for the requester) → solved → closed.
 # Only "new" is stored today; the others arrive with the inbox's actions.
 STATUSES = ("new", "open", "pending", "solved", "closed")
 UNHANDLED = "new"  # nobody has looked at it yet
+AWAITING_ANSWER = ("new", "open")  # can be overdue; "pending" waits for the requester
 
 CSV_COLUMNS = ("reference", "created_at", "status", "category", "subject", "description", "name", "email",
                "phone", "device", "order_number", "query", "shown", "read", "unhelpful", "visit", "attachments")
@@ -81,10 +83,32 @@ def _utc(value: dt.datetime | None, name: str) -> dt.datetime | None:
     return value.astimezone(dt.timezone.utc)
 
 
+def overdue_cutoff(hours: SupportHours, response_hours: float, now: dt.datetime) -> dt.datetime | None:
+    """The creation time before which a request's first answer is overdue at ``now`` (None: none is).
+
+    The due time only moves later when a request comes in later, so "overdue" is one range of
+    creation times; finding its end (to the millisecond) lets the database filter, count and page.
+    """
+    lo, hi = now - dt.timedelta(days=400), now
+    if hours.response_due(lo, response_hours) > now:
+        return None
+    while hi - lo > dt.timedelta(milliseconds=1):
+        mid = lo + (hi - lo) / 2
+        if hours.response_due(mid, response_hours) <= now:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def _filters(status: str | None, category: str | None, since: dt.datetime | None,
-             until: dt.datetime | None) -> list[Any]:
-    """``since`` is included, ``until`` is not, so whole days placed end to end never overlap."""
+             until: dt.datetime | None, overdue_before: dt.datetime | None = None) -> list[Any]:
+    """``since`` is included, ``until`` is not, so whole days placed end to end never overlap.
+    ``overdue_before`` (from :func:`overdue_cutoff`): requests still waiting for their first answer."""
     conds: list[Any] = []
+    cutoff = _utc(overdue_before, "overdue_before")
+    if cutoff is not None:
+        conds += [Escalation.created_at <= cutoff, Escalation.status.in_(AWAITING_ANSWER)]
     if status:
         conds.append(Escalation.status == status)
     if category:
@@ -99,7 +123,8 @@ def _filters(status: str | None, category: str | None, since: dt.datetime | None
 
 def list_requests(storage: Storage, *, status: str | None = None, category: str | None = None,
                   since: dt.datetime | None = None, until: dt.datetime | None = None,
-                  limit: int | None = 50, offset: int = 0, oldest_first: bool = False) -> list[Escalation]:
+                  limit: int | None = 50, offset: int = 0, oldest_first: bool = False,
+                  overdue_before: dt.datetime | None = None) -> list[Escalation]:
     """Requests matching the filters, newest first (detached, attachments loaded, ``created_at`` in UTC).
 
     Ties on the time are broken by id, so pages taken with ``limit``/``offset`` neither
@@ -107,7 +132,7 @@ def list_requests(storage: Storage, *, status: str | None = None, category: str 
     """
     order = (Escalation.created_at, Escalation.id) if oldest_first else (Escalation.created_at.desc(),
                                                                          Escalation.id.desc())
-    query = (select(Escalation).where(*_filters(status, category, since, until)).order_by(*order)
+    query = (select(Escalation).where(*_filters(status, category, since, until, overdue_before)).order_by(*order)
              .options(selectinload(Escalation.attachments)).offset(offset))
     if limit is not None:
         query = query.limit(limit)
@@ -124,9 +149,11 @@ def list_requests(storage: Storage, *, status: str | None = None, category: str 
 
 
 def count_requests(storage: Storage, *, status: str | None = None, category: str | None = None,
-                   since: dt.datetime | None = None, until: dt.datetime | None = None) -> int:
+                   since: dt.datetime | None = None, until: dt.datetime | None = None,
+                   overdue_before: dt.datetime | None = None) -> int:
     """How many requests :func:`list_requests` would page through."""
-    query = select(func.count()).select_from(Escalation).where(*_filters(status, category, since, until))
+    query = (select(func.count()).select_from(Escalation)
+             .where(*_filters(status, category, since, until, overdue_before)))
     try:
         storage.ensure_schema()
         with storage.session() as s:
@@ -136,9 +163,10 @@ def count_requests(storage: Storage, *, status: str | None = None, category: str
 
 
 def status_counts(storage: Storage, *, category: str | None = None, since: dt.datetime | None = None,
-                  until: dt.datetime | None = None) -> dict[str, int]:
+                  until: dt.datetime | None = None, overdue_before: dt.datetime | None = None) -> dict[str, int]:
     """Requests per status (only statuses that occur), under the same filters as the list."""
-    query = (select(Escalation.status, func.count()).where(*_filters(None, category, since, until))
+    query = (select(Escalation.status, func.count())
+             .where(*_filters(None, category, since, until, overdue_before))
              .group_by(Escalation.status))
     try:
         storage.ensure_schema()
@@ -178,8 +206,9 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_row(esc: Escalation, timezone: str) -> dict[str, Any]:
-    """One request as a spreadsheet row: the time in the support time zone, lists ``|``-separated."""
+def visit_context(esc: Escalation) -> dict[str, Any]:
+    """What the visit searched and read, as stored with the request, in one shape whatever was
+    stored (older rows, spooled ones): query and visit as text, shown/read/unhelpful as id lists."""
     try:
         context = json.loads(esc.context or "{}")
     except ValueError:
@@ -187,18 +216,26 @@ def csv_row(esc: Escalation, timezone: str) -> dict[str, Any]:
     if not isinstance(context, dict):
         context = {}
 
-    def joined(key: str) -> str:
+    def ids(key: str) -> list[str]:
         value = context.get(key) or []
-        return " | ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+    return {"query": str(context.get("query") or ""), "shown": ids("shown"), "read": ids("read"),
+            "unhelpful": ids("unhelpful"), "visit": str(context.get("visit") or "")}
+
+
+def csv_row(esc: Escalation, timezone: str) -> dict[str, Any]:
+    """One request as a spreadsheet row: the time in the support time zone, lists ``|``-separated."""
+    context = visit_context(esc)
 
     created = as_utc(esc.created_at)
     row = {"reference": esc.reference,
            "created_at": created.astimezone(ZoneInfo(timezone)).isoformat(" ", "seconds") if created else "",
            "status": esc.status, "category": esc.category, "subject": esc.subject, "description": esc.description,
            "name": esc.name or "", "email": esc.email or "", "phone": esc.phone or "", "device": esc.device or "",
-           "order_number": esc.order_number or "", "query": str(context.get("query") or ""),
-           "shown": joined("shown"), "read": joined("read"), "unhelpful": joined("unhelpful"),
-           "visit": str(context.get("visit") or ""),
+           "order_number": esc.order_number or "", "query": context["query"],
+           "shown": " | ".join(context["shown"]), "read": " | ".join(context["read"]),
+           "unhelpful": " | ".join(context["unhelpful"]), "visit": context["visit"],
            "attachments": " | ".join(a.original_name for a in esc.attachments)}
     return {k: _cell(v) for k, v in row.items()}
 

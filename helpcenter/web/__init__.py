@@ -123,7 +123,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         log.warning("HELPCENTER_ADMIN_TOKEN is set but ignored: /admin now uses staff accounts. Make the "
                     "first admin with `helpcenter staff add you@example.com --role admin`, then remove the token.")
 
-    from . import admin, api, browse, escalate, search_views, staff_admin
+    from . import admin, api, browse, escalate, inbox, search_views, staff_admin
 
     app.register_blueprint(browse.bp)
     app.register_blueprint(search_views.bp)
@@ -131,6 +131,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(staff_admin.bp)
+    app.register_blueprint(inbox.bp)  # /admin/inbox: requests, for agents
     from .tracking import client_visit
 
     app.before_request(client_visit)  # an API client's own visit id (X-Visit-Id), checked up front

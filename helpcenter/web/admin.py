@@ -74,7 +74,8 @@ def login():  # type: ignore[no-untyped-def]
         return render_template("admin_login.html", error=True, email=email), 403
     session.clear()  # a new session: nothing from before sign-in (CSRF token included) carries over
     login_user(StaffUser(info), fresh=True)
-    return redirect(url_for("admin.index"))
+    # Agents have no report: their start page is the inbox.
+    return redirect(url_for("inbox.index" if info.role == "agent" else "admin.index"))
 
 
 @bp.post("/logout")
