@@ -1,5 +1,5 @@
-"""Save screenshots of home, searches, an article, a category, a missing page and the contact form
-(empty and sent with mistakes), at desktop and phone width.
+"""Save screenshots of home, searches, an article, a category, a missing page, the contact form
+(empty, sent with mistakes, sent) and the staff pages (report, inbox, a request), at desktop and phone width.
 
 Usage: scripts/screenshots [OUT_DIR]   (default: screenshots/)
 Serves the shipped articles (index/current) on a loopback port with the default model.
@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from helpcenter.config import load_settings
+from helpcenter.support import staff
 from helpcenter.web import create_app
 from helpcenter.web.live import chromium, serve_in_thread
 
@@ -25,12 +26,40 @@ PAGES = [
     ("contact", "/contact"),
 ]
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
+STAFF = ("shots@example.com", "screenshots only, never a real password")
+
+
+def shoot(page, out: Path, name: str) -> None:
+    page.wait_for_load_state("networkidle")
+    target = out / name
+    page.screenshot(path=str(target), full_page=True)
+    print(target)
+
+
+def staff_pages(page, base: str, out: Path, size_name: str) -> None:
+    """A request sent through the form, then what staff see of it: report, inbox, the request."""
+    page.goto(base + "/contact")
+    page.fill("#subject", "重置密码收不到验证码")
+    page.fill("#description", "点了重置密码，短信验证码一直收不到，已经试过三次。")
+    page.fill("#email", "user@example.com")
+    page.click("button:has-text('提交')")
+    shoot(page, out, f"done-{size_name}.png")
+    page.goto(base + "/admin")
+    page.fill("input[name=email]", STAFF[0])
+    page.fill("input[name=password]", STAFF[1])
+    page.click("main button[type=submit]")
+    shoot(page, out, f"admin-report-{size_name}.png")
+    page.goto(base + "/admin/inbox")
+    shoot(page, out, f"inbox-list-{size_name}.png")
+    page.click("ul.requests a >> nth=0")
+    shoot(page, out, f"inbox-detail-{size_name}.png")
 
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     settings = load_settings(instance_dir=tempfile.mkdtemp(prefix="hc-shots-"))
     app = create_app(settings=settings)
+    staff.add_staff(app.extensions["hc_storage"], STAFF[0], "admin", STAFF[1])
     with serve_in_thread(app) as base, chromium() as browser:
         for size_name, (w, h) in SIZES.items():
             page = browser.new_page(viewport={"width": w, "height": h})
@@ -45,10 +74,8 @@ def main(out: Path) -> None:
             page.goto(base + "/contact")
             page.fill("#subject", "密")
             page.click("button:has-text('提交')")
-            page.wait_for_load_state("networkidle")
-            target = out / f"contact-errors-{size_name}.png"
-            page.screenshot(path=str(target), full_page=True)
-            print(target)
+            shoot(page, out, f"contact-errors-{size_name}.png")
+            staff_pages(page, base, out, size_name)
             page.close()
 
 
