@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -46,3 +47,16 @@ articles_option = click.option("--articles", "articles_dir", type=click.Path(fil
 index_option = click.option("--index", "index_dir", type=click.Path(file_okay=False),
                             help="Index folder (default: index/).")
 model_option = click.option("--model", help="Embedding model name or path (default: the packaged e5-small).")
+
+
+def check_days(first: dt.date, last: dt.date) -> None:
+    """Refuse days a report or an export cannot cover (the admin page's rule and words), and an
+    --until before --since, as usage errors."""
+    from ..insights.report import period_problem
+
+    problem = period_problem(first, last)
+    if problem:
+        raise click.UsageError(problem)
+    if last < first:
+        raise click.BadParameter(f"{last} is before --since {first}", param_hint="--until")
+

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from .common import echo_json, open_storage_or_fail, settings_from
+from .common import check_days, echo_json, open_storage_or_fail, settings_from
 
 date_type = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -26,17 +26,13 @@ def report(ctx: click.Context, since: dt.datetime | None, until: dt.datetime | N
     from ..engine.embed import embedder_for
     from ..engine.index import IndexError_
     from ..engine.search import Searcher
-    from ..insights.report import build_report, default_period, period_problem
+    from ..insights.report import build_report, default_period
 
     settings = settings_from(ctx)
     default_since, default_until = default_period(settings.support_timezone)
     last = until.date() if until else default_until
     first = since.date() if since else last - (default_until - default_since)
-    problem = period_problem(first, last)  # the admin page's rule and words; it names the date
-    if problem:
-        raise click.UsageError(problem)
-    if last < first:
-        raise click.BadParameter(f"{last} is before --since {first}", param_hint="--until")
+    check_days(first, last)
     storage = open_storage_or_fail(settings)
     try:
         titles = {a: art["title"] for a, art in Searcher(settings).index().articles.items()}

@@ -20,7 +20,7 @@ from ..config import Settings
 from ..fsutil import write_private
 from ..support import inbox
 from ..support.storage import Storage, StorageUnavailable
-from .common import echo_json, open_storage_or_fail, settings_from
+from .common import check_days, echo_json, open_storage_or_fail, settings_from
 from .reports import date_type
 
 EXPORT_PAGE = 500  # rows read at a time, so a large export never holds every request at once
@@ -34,14 +34,10 @@ def requests() -> None:
 def _period(settings: Settings, since: dt.datetime | None,
             until: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """Whole days in the support time zone, both included, as UTC bounds [since, until + 1 day)."""
-    from ..insights.report import FIRST_DAY, LAST_DAY, date_bounds, period_problem
+    from ..insights.report import FIRST_DAY, LAST_DAY, date_bounds
 
     first, last = (since.date() if since else None), (until.date() if until else None)
-    problem = period_problem(first or FIRST_DAY, last or LAST_DAY)  # the report's range rule and words
-    if problem:
-        raise click.UsageError(problem)
-    if first and last and last < first:
-        raise click.BadParameter(f"{last} is before --since {first}", param_hint="--until")
+    check_days(first or FIRST_DAY, last or LAST_DAY)  # an open end is the whole range
     start, end = date_bounds(first or FIRST_DAY, last or LAST_DAY, settings.support_timezone)
     return (start if first else None), (end if last else None)
 
