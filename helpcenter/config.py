@@ -106,6 +106,17 @@ class Settings:
     outbox_backoff_seconds: float = _setting(30.0, "First retry delay; it doubles with each failed attempt (at most one hour).")
     outbox_poll_seconds: float = _setting(5.0, "How often the delivery worker looks for due notifications and spooled requests.")
     spool_dir: str = _setting("", "Where requests are spooled while the database is down (default: instance/spool).")
+    # --- the support loop (inbox and the requester's status page) ---
+    public_url: str = _setting(
+        "", "The site's address as people reach it (e.g. `https://help.example.com`), for the status links in "
+        "e-mails. Empty: e-mails give the reference and the link appears only on the page shown after sending.")
+    solved_close_days: int = _setting(
+        7, "A solved request can be reopened by the requester for this many days, then closes by itself (0: never).")
+    status_link_days: int = _setting(
+        365, "How long the requester's status link works, in days from when it was issued.")
+    rate_limit_status: str = _setting(
+        "60 per minute; 600 per day", "Limit per client on the requester's status pages (guessing links is pointless, "
+        "but is also stopped).")
     trusted_proxies: int = _setting(0, "Proxies/load balancers in front of the site whose X-Forwarded-For/-Proto are trusted (0: none).")
     https: int = _setting(
         0, "1: the site is only served over HTTPS: cookies are `Secure` and every response carries HSTS. 0: the "

@@ -39,6 +39,18 @@ class Escalation(Base):
     order_number: Mapped[str | None] = mapped_column(String(64))
     context: Mapped[str] = mapped_column(Text, default="{}")  # last query, articles shown/read/unhelpful
     status: Mapped[str] = mapped_column(String(20), default="new")
+    # The support loop (helpcenter.support.tickets), from migration 0003 on.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"), index=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # last event
+    solved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    resolution: Mapped[str | None] = mapped_column(String(12))  # "article" or "no_article"
+    resolution_article: Mapped[str | None] = mapped_column(String(200), index=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    # Signed into the requester's status link; a new nonce (or a deleted row) ends every old link.
+    status_nonce: Mapped[str | None] = mapped_column(String(32))
+    # Subject and description as our tokeniser cuts them, " "-separated with a space at each end,
+    # so the inbox finds 密码 in 忘记密码了 without LIKE over raw text (NULL: not cut yet).
+    search_terms: Mapped[str | None] = mapped_column(Text)
     attachments: Mapped[list["Attachment"]] = relationship(back_populates="escalation",
                                                            cascade="all, delete-orphan")
 
@@ -48,7 +60,8 @@ class Escalation(Base):
             "name": self.name, "email": self.email, "phone": self.phone, "category": self.category,
             "subject": self.subject, "description": self.description, "device": self.device,
             "order_number": self.order_number, "context": json.loads(self.context or "{}"),
-            "status": self.status,
+            "status": self.status, "solved_at": _iso(self.solved_at), "resolution": self.resolution,
+            "resolution_article": self.resolution_article, "resolution_note": self.resolution_note,
             "attachments": [a.as_json() for a in self.attachments],
         }
 
@@ -62,11 +75,38 @@ class Attachment(Base):
     original_name: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
+    # Sent with a later message of the requester (None: with the request itself).
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("request_events.id", ondelete="CASCADE"), index=True)
     escalation: Mapped[Escalation] = relationship(back_populates="attachments")
 
     def as_json(self) -> dict[str, Any]:
-        return {"stored_name": self.stored_name, "original_name": self.original_name,
-                "content_type": self.content_type, "size": self.size}
+        out: dict[str, Any] = {"stored_name": self.stored_name, "original_name": self.original_name,
+                               "content_type": self.content_type, "size": self.size}
+        if self.event_id is not None:  # sent later, with a message (the webhook's shape is unchanged otherwise)
+            out["event_id"] = self.event_id
+        return out
+
+
+class RequestEvent(Base):
+    """One thing that happened to a request: the timeline agents read, and (``public``) the
+    conversation the requester sees. Replies, internal notes, the requester's messages, status
+    changes, assignment and the resolution all live here, so export and deletion of a person's
+    data find every kind of it in one table (:mod:`helpcenter.support.privacy`)."""
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))  # see helpcenter.support.tickets.KINDS
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(254))  # staff e-mail, "requester" or "system"
+    body: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text, default="{}")  # JSON: from/to status, article, assignee
+    public: Mapped[bool] = mapped_column(Boolean, default=False)  # shown on the requester's page
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "created_at": _iso(self.created_at), "kind": self.kind, "actor": self.actor,
+                "body": self.body, "data": json.loads(self.data or "{}"), "public": self.public}
 
 
 class Feedback(Base):
@@ -160,6 +200,15 @@ class Staff(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Sign-in backoff, per account and shared by every node: failures in a row, and no
+    # password is even checked before ``locked_until`` (helpcenter.support.staff.verify).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat() if value else None
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:

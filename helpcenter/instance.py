@@ -8,10 +8,11 @@ setting or SQLite in the instance folder, and the upload folder setting or
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 
 from .config import Settings
-from .fsutil import private_dir
+from .fsutil import private_dir, write_private
 from .support.storage import Storage, sqlite_file
 
 log = logging.getLogger(__name__)
@@ -71,3 +72,23 @@ def open_storage(settings: Settings) -> Storage:
     storage = Storage(database_url(settings), auto_migrate=bool(settings.auto_migrate))
     storage.create_all()
     return storage
+
+
+def secret_key(settings: Settings, create: bool = True) -> str:
+    """The key that signs sessions, CSRF tokens and the requesters' status links: the setting, or
+    one generated into the instance folder. The outbox worker (``helpcenter deliver``) needs the
+    same key as the site to put working links into e-mails, so it never makes one (``create``
+    False: "" when there is none)."""
+    if settings.secret_key:
+        return settings.secret_key
+    key_file = (make_instance_dir(settings) if create else instance_path(settings)) / "secret_key"
+    if not create and not key_file.is_file():
+        return ""
+    if not key_file.exists():
+        # Written once, readable only by us; several workers share it through the file. Atomic, so
+        # a worker starting meanwhile never reads a half-written key; the first writer's key wins.
+        try:
+            write_private(key_file, secrets.token_hex(32).encode("ascii"), fsync=True)
+        except FileExistsError:
+            pass
+    return key_file.read_text().strip()

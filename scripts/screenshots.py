@@ -1,5 +1,6 @@
 """Save screenshots of home, searches, an article, a category, a missing page, the contact form
-(empty, sent with mistakes, sent) and the staff pages (report, inbox, a request), at desktop and phone width.
+(empty, sent with mistakes, sent), the staff pages (report, inbox, a search, a request with a reply and a note)
+and the requester's status page (with the reply, and a message refused), at desktop and phone width.
 
 Usage: scripts/screenshots [OUT_DIR]   (default: screenshots/)
 Serves the shipped articles (index/current) on a loopback port with the default model.
@@ -37,13 +38,15 @@ def shoot(page, out: Path, name: str) -> None:
 
 
 def staff_pages(page, base: str, out: Path, size_name: str) -> None:
-    """A request sent through the form, then what staff see of it: report, inbox, the request."""
+    """A request sent through the form, what staff see of it (report, inbox, the request with a
+    reply and a note), and the requester's status page with that reply."""
     page.goto(base + "/contact")
     page.fill("#subject", "重置密码收不到验证码")
     page.fill("#description", "点了重置密码，短信验证码一直收不到，已经试过三次。")
     page.fill("#email", "user@example.com")
     page.click("button:has-text('提交')")
     shoot(page, out, f"done-{size_name}.png")
+    status_link = page.get_attribute("#status-link", "href")
     page.goto(base + "/admin")
     page.fill("input[name=email]", STAFF[0])
     page.fill("input[name=password]", STAFF[1])
@@ -52,7 +55,20 @@ def staff_pages(page, base: str, out: Path, size_name: str) -> None:
     page.goto(base + "/admin/inbox")
     shoot(page, out, f"inbox-list-{size_name}.png")
     page.click("ul.requests a >> nth=0")
+    page.fill("#note-body", "手机号运营商拦截过短信，先建议改用邮箱验证。")
+    page.click("#note button[type=submit]")
+    page.fill("#reply-body", "您好，请在登录页点“找回密码”，选择“邮箱验证”即可，不需要短信。如果仍然收不到，请告诉我们绑定的邮箱。")
+    page.click("#reply button[type=submit]")
+    page.wait_for_load_state()
     shoot(page, out, f"inbox-detail-{size_name}.png")
+    page.goto(base + "/admin/inbox?q=验证码收不到")
+    shoot(page, out, f"inbox-search-{size_name}.png")
+    if status_link:
+        page.goto(status_link)
+        shoot(page, out, f"status-{size_name}.png")
+        page.fill("textarea[name=body]", "")
+        page.click("form.reply-form button.primary")
+        shoot(page, out, f"status-error-{size_name}.png")
 
 
 def main(out: Path) -> None:

@@ -216,3 +216,127 @@ def test_changing_the_password_ends_other_sessions_and_keeps_this_one(staffed):
     assert r.status_code == 302
     assert sees_report(here) and not sees_report(elsewhere)
     assert login(staffed.test_client(), password="the next long passphrase").status_code == 302
+
+
+# --- sign-in backoff on the web ---------------------------------------------------------------------
+
+def normalised_page(r, email):
+    """The page with what legitimately differs taken out: the CSRF token's timestamp, the address typed."""
+    html = re.sub(r'(name="csrf[-_]token" (?:content|value)=")[^"]*', r"\1TOKEN", r.get_data(as_text=True))
+    return html.replace(email, "EMAIL")
+
+
+def test_a_locked_account_gets_the_same_answer_as_a_wrong_password_and_an_unknown_address(make_app):
+    app = make_app(rate_limit_login="8 per minute", rate_limit_forms="10 per minute")
+    add(app)
+    client = app.test_client()
+    ip = {"REMOTE_ADDR": "198.51.100.7"}
+    for i in range(accounts.FREE_FAILURES):
+        assert login(client, password=f"guess number {i}", **ip).status_code == 403
+    locked = login(client, password=PASSWORD, **ip)  # the right password, while the account is locked
+    wrong = login(client, password="yet another guess", **ip)
+    unknown = login(client, "nobody@example.com", PASSWORD, **ip)
+    assert locked.status_code == wrong.status_code == unknown.status_code == 403
+    assert normalised_page(locked, "writer@example.com") == normalised_page(wrong, "writer@example.com") \
+        == normalised_page(unknown, "nobody@example.com")
+    assert "邮箱或密码不正确" in locked.get_data(as_text=True)
+    assert "锁定" not in locked.get_data(as_text=True)  # nothing tells a guesser the account exists
+    assert not sees_report(client)
+
+    # Eight failures: this address's sign-in budget is spent...
+    assert login(client, password=PASSWORD, **ip).status_code == 429
+    # ...and someone behind the same address can still ask for help.
+    person = app.test_client()
+    r = person.post("/contact", data=contact_form(person), environ_base=ip)
+    assert r.status_code == 302, r.get_data(as_text=True)
+
+
+# --- an admin sets another account's password, enables an account ---------------------------------
+
+NEW = "a fresh admin-set passphrase"
+
+
+def set_password(client, email, new=NEW, confirm=None, csrf=True):
+    data = {"email": email, "new": new, "confirm": new if confirm is None else confirm}
+    if csrf:
+        data["csrf_token"] = csrf_from(client)
+    return client.post("/admin/staff/password", data=data)
+
+
+def test_an_admin_sets_a_locked_out_colleagues_password_and_ends_their_sessions(make_app):
+    app = make_app()
+    add(app, "boss@example.com", "admin")
+    add(app)
+    store = app.extensions["hc_storage"]
+    writer = app.test_client()
+    login(writer)
+    for i in range(accounts.FREE_FAILURES):  # then someone locks the account out guessing
+        accounts.verify(store, "writer@example.com", f"guess {i}")
+    assert login(app.test_client()).status_code == 403  # locked: even the right password
+
+    boss = app.test_client()
+    login(boss, "boss@example.com")
+    page = boss.get("/admin/staff").get_data(as_text=True)
+    assert "为其他账号设置新密码" in page and 'action="/admin/staff/password"' in page
+    assert 'option value="boss@example.com"' not in page  # not their own: that needs the current password
+
+    assert set_password(boss, "writer@example.com", csrf=False).status_code == 400  # no CSRF token
+    mismatch = set_password(boss, "writer@example.com", confirm=NEW + "!")
+    html = mismatch.get_data(as_text=True)
+    assert mismatch.status_code == 400 and "两次输入的新密码不一致" in html
+    assert 'option value="writer@example.com" selected' in html and NEW not in html  # choice kept, password not
+    short = set_password(boss, "writer@example.com", new="short")
+    assert short.status_code == 400 and "密码太短：至少需要 12 个字符" in short.get_data(as_text=True)
+    own = set_password(boss, "boss@example.com")
+    assert own.status_code == 400 and "修改密码" in own.get_data(as_text=True)
+    ghost = set_password(boss, "ghost@example.com")
+    assert ghost.status_code == 400 and "没有这个账号" in ghost.get_data(as_text=True)
+    assert sees_report(writer)  # nothing changed yet
+
+    done = set_password(boss, "writer@example.com")
+    assert done.status_code == 302
+    assert "已设置新密码" in boss.get(done.headers["Location"]).get_data(as_text=True)
+    assert not sees_report(writer)  # the writer's open session ended
+    assert login(app.test_client()).status_code == 403  # the old password no longer works
+    fresh = app.test_client()
+    assert login(fresh, password=NEW).status_code == 302 and sees_report(fresh)  # and the lock is lifted
+    assert sees_report(boss)  # the admin stays signed in
+
+
+@pytest.mark.parametrize("role", ["agent", "writer"])
+def test_only_an_admin_may_set_a_password_or_enable_an_account(make_app, role):
+    app = make_app()
+    add(app, "boss@example.com", "admin")
+    add(app, "other@example.com", "writer")
+    add(app, f"{role}1@example.com", role)
+    store = app.extensions["hc_storage"]
+    accounts.disable_staff(store, "other@example.com")
+    client = app.test_client()
+    assert login(client, f"{role}1@example.com").status_code == 302
+    assert set_password(client, "boss@example.com").status_code == 403
+    assert client.post("/admin/staff/enable", data={"csrf_token": csrf_from(client),
+                                                    "email": "other@example.com"}).status_code == 403
+    assert login(app.test_client(), "boss@example.com", NEW).status_code == 403  # unchanged
+    assert login(app.test_client(), "boss@example.com").status_code == 302
+    assert not accounts.find_staff(store, "other@example.com").active
+    anonymous = app.test_client()
+    assert set_password(anonymous, "boss@example.com").status_code == 302  # to the sign-in
+    assert login(app.test_client(), "boss@example.com", NEW).status_code == 403
+
+
+def test_an_admin_enables_a_disabled_account_again(make_app):
+    app = make_app()
+    add(app, "boss@example.com", "admin")
+    add(app)
+    boss = app.test_client()
+    login(boss, "boss@example.com")
+    boss.post("/admin/staff/disable", data={"csrf_token": csrf_from(boss), "email": "writer@example.com"})
+    assert login(app.test_client()).status_code == 403
+    page = boss.get("/admin/staff").get_data(as_text=True)
+    assert "已停用" in page and "重新启用" in page
+    assert boss.post("/admin/staff/enable", data={"email": "writer@example.com"}).status_code == 400  # CSRF
+    r = boss.post("/admin/staff/enable", data={"csrf_token": csrf_from(boss), "email": "writer@example.com"})
+    assert r.status_code == 302 and "重新启用" in boss.get(r.headers["Location"]).get_data(as_text=True)
+    writer = app.test_client()
+    assert login(writer).status_code == 302 and sees_report(writer)  # with the password it had
+    assert "重新启用" not in boss.get("/admin/staff").get_data(as_text=True)

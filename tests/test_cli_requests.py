@@ -1,4 +1,4 @@
-"""`helpcenter requests list|show|export` on SQLite and a real PostgreSQL."""
+"""`helpcenter requests list|show|export|resolutions|close-solved` on SQLite and a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -145,3 +145,127 @@ def test_requests_refuse_a_missing_database(tmp_path):
     res = run(env, "list")
     assert res.exit_code == 1 and "no database at" in res.output
     assert not (tmp_path / "nowhere" / "helpcenter.db").exists()
+
+
+# --- the timeline, resolutions, closing solved requests, searching -----------------------------
+
+PASSWORD = "a long enough passphrase"
+
+
+def storage_of(env) -> Storage:
+    return Storage(env["HELPCENTER_DATABASE_URL"])
+
+
+def agent_on(store):
+    from helpcenter.support import staff, tickets
+
+    return tickets.Actor.staff(staff.add_staff(store, "agent@example.com", "agent", PASSWORD))
+
+
+def test_show_prints_the_timeline_with_notes_marked_internal(site):
+    from helpcenter.support import tickets
+
+    store = storage_of(site)
+    agent = agent_on(store)
+    ref = "HC-20261103-000C"
+    tickets.add_note(store, ref, agent, "先核实手机号\n再冻结账号")
+    tickets.reply(store, ref, agent, "请问绑定的手机号是多少？")
+    tickets.requester_message(store, ref, "138 开头那个", [NewAttachment("d" * 32 + ".png", "报错.png",
+                                                                          "image/png", 2048)])
+    tickets.assign(store, ref, agent, agent.staff_id)
+    tickets.solve(store, ref, agent, no_article_note="没有讲换绑手机号的文章")
+    store.engine.dispose()
+
+    res = run(site, "show", ref)
+    assert res.exit_code == 0, res.output
+    timeline = res.output.split("timeline (", 1)[1]
+    assert timeline.startswith("9):")
+    lines = [line.strip() for line in timeline.splitlines()]
+    expected = ["agent@example.com: internal note", "先核实手机号", "再冻结账号",
+                "agent@example.com: status new → open",
+                "agent@example.com: reply (shown to the requester)", "请问绑定的手机号是多少？",
+                "agent@example.com: status open → pending",
+                "requester: message from the requester", "138 开头那个",
+                "screenshot: 报错.png  image/png  2 KB  (stored as " + "d" * 32 + ".png)",
+                "requester: status pending → open", "agent@example.com: assigned to agent@example.com",
+                "agent@example.com: solved: no article covers this", "没有讲换绑手机号的文章",
+                "agent@example.com: status open → solved"]
+    found = [next(i for i, line in enumerate(lines) if line.endswith(text)) for text in expected]
+    assert found == sorted(found), found  # every entry, oldest first
+    data = json.loads(run(site, "show", ref, "--json").output)
+    assert [e["kind"] for e in data["events"]][:2] == ["note", "status"]
+
+
+def solve_two(site):
+    """HC-…000B answered with an article 10 days ago; HC-…000C solved as a gap just now."""
+    from sqlalchemy import update
+
+    from helpcenter.db import Escalation
+    from helpcenter.support import tickets
+
+    store = storage_of(site)
+    agent = agent_on(store)
+    tickets.solve(store, "HC-20261102-000B", agent, article="account/forgot-password")
+    tickets.solve(store, "HC-20261103-000C", agent, no_article_note="没有讲\n验证码一直收不到的情况")
+    with store.session() as s, s.begin():
+        s.execute(update(Escalation).where(Escalation.reference == "HC-20261102-000B")
+                  .values(solved_at=NOW - dt.timedelta(days=10)))
+    store.engine.dispose()
+
+
+def test_resolutions_list_the_learning_data_oldest_first(site):
+    solve_two(site)
+    res = run(site, "resolutions")
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.output.splitlines() if line.startswith("HC-")]
+    assert [r.split()[0] for r in rows] == ["HC-20261102-000B", "HC-20261103-000C"]
+    assert "article account/forgot-password" in rows[0]
+    assert "no article: 没有讲 验证码一直收不到的情况" in rows[1] and "验证码收不到" in rows[1]  # the query
+    assert "2 solved: 1 with an article, 1 with no article" in res.output
+
+    data = json.loads(run(site, "resolutions", "--json").output)
+    assert [(r["reference"], r["resolution"]) for r in data] == [("HC-20261102-000B", "article"),
+                                                                 ("HC-20261103-000C", "no_article")]
+    gap = data[1]
+    assert (gap["query"], gap["note"], gap["unhelpful"]) == ("验证码收不到", "没有讲\n验证码一直收不到的情况",
+                                                             ["account/forgot-password"])
+    recent = json.loads(run(site, "resolutions", "--since", day(5), "--json").output)
+    assert [r["reference"] for r in recent] == ["HC-20261103-000C"]
+    none = run(site, "resolutions", "--since", day(-2))
+    assert none.exit_code == 0 and "no solved requests since" in none.output
+    assert run(site, "resolutions", "--since", "2026-02-30").exit_code == 2
+
+
+def test_close_solved_closes_what_can_no_longer_be_reopened(site):
+    solve_two(site)  # one solved 10 days ago, one just now; HC-…000A is "solved" with no time
+    res = run(site, "close-solved")
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == ["HC-20261102-000B", "closed 1 request(s) solved more than 7 day(s) ago"]
+    listed = json.loads(run(site, "list", "--json").output)
+    assert {r["reference"]: r["status"] for r in listed["requests"]} == {
+        "HC-20261101-000A": "solved", "HC-20261102-000B": "closed", "HC-20261103-000C": "solved"}
+    again = run(site, "close-solved")
+    assert again.output.splitlines() == ["closed 0 request(s) solved more than 7 day(s) ago"]
+    longer = run({**site, "HELPCENTER_SOLVED_CLOSE_DAYS": "0"}, "close-solved")
+    assert longer.exit_code == 0 and "never close by themselves" in longer.output
+    shorter = run({**site, "HELPCENTER_SOLVED_CLOSE_DAYS": "1"}, "close-solved")
+    assert shorter.output.splitlines()[-1] == "closed 0 request(s) solved more than 1 day(s) ago"
+
+
+def test_list_search_finds_words_and_typed_contacts_and_counts_what_it_finds(site):
+    env = {**site, "HELPCENTER_USER_DICT": ""}
+    invoice = json.loads(run(env, "list", "--search", "发票", "--json").output)
+    assert [r["reference"] for r in invoice["requests"]] == ["HC-20261101-000A"]
+    assert invoice["total"] == 1 and invoice["counts"] == {"solved": 1}
+    sms = run(env, "list", "--search", "短信验证码收不到")
+    assert sms.exit_code == 0, sms.output
+    assert [line.split()[0] for line in sms.output.splitlines() if line.startswith("HC-")] == [
+        "HC-20261103-000C", "HC-20261102-000B", "HC-20261101-000A"]
+    assert [r["reference"] for r in json.loads(run(env, "list", "--search", "LI@example.com", "--json")
+                                               .output)["requests"]] == ["HC-20261103-000C"]
+    assert [r["reference"] for r in json.loads(run(env, "list", "--search", "138-0013-8000", "--json")
+                                               .output)["requests"]] == ["HC-20261101-000A"]
+    nothing = run(env, "list", "--search", "注销账号")
+    assert nothing.exit_code == 0 and "no requests match" in nothing.output
+    both = json.loads(run(env, "list", "--search", "验证码", "--status", "new", "--json").output)
+    assert both["total"] == 2  # with the other filters

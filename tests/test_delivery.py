@@ -3,6 +3,7 @@ that go down and come back, and requests spooled while the database is away."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -446,3 +447,50 @@ def test_a_message_that_cannot_be_built_fails_at_once_and_the_rest_is_delivered(
     assert mail["Bcc"] is None
     assert mail["Reply-To"] is None  # an address that cannot be used is left out, not sent broken
     assert app.test_client().get("/healthz").get_json()["outbox"]["failed"] == 1
+
+
+def _body(mail) -> str:
+    part = mail.get_payload(0) if mail.is_multipart() else mail
+    return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+
+
+def test_replies_are_emailed_with_the_status_link_and_a_failed_one_stays_visible(make_app, smtp, webhook):
+    from helpcenter.support import statuslink, tickets
+
+    app = delivering_app(make_app, smtp, webhook, webhook_url="", support_inbox="", public_url="https://help.example.com/")
+    storage: Storage = app.extensions["hc_storage"]
+    settings = app.extensions["hc_settings"]
+    client = app.test_client()
+    (ref,) = submit(client, 1)
+    agent = tickets.Actor("agent@example.com")
+    tickets.reply(storage, ref, agent, "请在登录页点“找回密码”，按提示操作。", email=True)
+    outbox = Outbox(storage, settings, secret=app.config["SECRET_KEY"])
+    drain(outbox, storage)
+    confirmation, reply = sorted(smtp.messages, key=lambda m: m["Message-ID"])
+    assert reply["To"] == "user@example.com" and reply["X-Helpcenter-Reference"] == ref
+    assert reply["References"] == confirmation["Message-ID"]  # one thread in the requester's mailbox
+    text = _body(reply)
+    assert "请在登录页点“找回密码”，按提示操作。" in text
+    links = [w for w in text.split() if w.startswith("https://help.example.com/requests/")]
+    assert links and links[0] in _body(confirmation)  # both carry the same working link
+    token = links[0].rsplit("/", 1)[1]
+    reference, nonce = statuslink.read_token(app.config["SECRET_KEY"], token, settings.status_link_days)
+    assert reference == ref and statuslink.nonce_matches(storage.get_escalation(ref).status_nonce, nonce)
+
+    # The mail server is gone for good when the next reply goes out.
+    event_id = tickets.reply(storage, ref, agent, "第二条回复", email=True)
+    smtp.stop()
+    report = Outbox(storage, dataclasses.replace(settings, outbox_max_attempts=1),
+                    secret=app.config["SECRET_KEY"]).run_once()
+    assert report.failed == [f"{ref}/reply:{event_id}"]
+    [row] = [r for r in storage.outbox_messages(ref) if r.channel == f"reply:{event_id}"]
+    assert row.status == "failed" and row.last_error  # kept, with why, for the agent to see
+
+
+def test_without_a_public_address_emails_carry_no_link(make_app, smtp, webhook):
+    app = delivering_app(make_app, smtp, webhook, webhook_url="", support_inbox="")
+    storage: Storage = app.extensions["hc_storage"]
+    (ref,) = submit(app.test_client(), 1)
+    drain(Outbox(storage, app.extensions["hc_settings"], secret=app.config["SECRET_KEY"]), storage)
+    (mail,) = smtp.messages
+    assert "/requests/" not in _body(mail) and ref in _body(mail)

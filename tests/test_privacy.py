@@ -288,3 +288,193 @@ def test_an_export_folder_and_its_files_are_private(app, people, tmp_path):
     assert stat.S_IMODE((out / att["file"]).stat().st_mode) == 0o600
     again = cli(app, ["privacy", "export", "--email", "alice.wang@example.com", "--out", str(out)])
     assert again.exit_code == 0, again.output  # run again into the same folder: files are replaced
+
+
+# --- the request timeline: replies, notes, later messages and their screenshots -------------------
+
+AGENT_PASSWORD = "a long enough passphrase"
+
+
+def agent_of(app):
+    from helpcenter.support import staff, tickets
+
+    info = staff.find_staff(db(app), "agent@example.com") or staff.add_staff(
+        db(app), "agent@example.com", "agent", AGENT_PASSWORD)
+    return tickets.Actor.staff(info)
+
+
+def converse(app, ref: str, png: bytes, *, solve: bool = True) -> str:
+    """An agent and the requester talk on ``ref``: a note, a reply, assignment, a message with a
+    screenshot (stored like the status page stores one), and a resolution. Returns the file name."""
+    from helpcenter.support import tickets
+    from helpcenter.support.storage import NewAttachment
+
+    agent = agent_of(app)
+    name = f"{ref.lower()}-msg.png"
+    (app.extensions["hc_upload_dir"] / name).write_bytes(png)
+    tickets.add_note(db(app), ref, agent, "内部备注：她说手机号是 138 0000 1111")
+    tickets.reply(db(app), ref, agent, "王女士您好，请在登录页点“找回密码”。")
+    tickets.assign(db(app), ref, agent, agent.staff_id)
+    tickets.requester_message(db(app), ref, "还是收不到，我的新号码是 139 0000 3333",
+                              [NewAttachment(name, "报错.png", "image/png", len(png))])
+    if solve:
+        tickets.solve(db(app), ref, agent, article="account/forgot-password")
+    return name
+
+
+def events_of(app, ref: str):
+    from helpcenter.db import RequestEvent
+
+    with db(app).session() as s:
+        esc_id = s.scalar(select(Escalation.id).where(Escalation.reference == ref))
+        return list(s.scalars(select(RequestEvent).where(RequestEvent.escalation_id == esc_id)
+                              .order_by(RequestEvent.id)))
+
+
+def test_export_includes_the_timeline_and_the_screenshots_of_later_messages(app, people):
+    refs, alice_png, _ = people
+    msg_png = png_bytes((12, 12))
+    name = converse(app, refs["alice_mail"], msg_png)
+    data = export_person(db(app), app.extensions["hc_upload_dir"], email="alice.wang@example.com")
+    [esc] = data["escalations"]
+    events = esc["events"]
+    assert [e["kind"] for e in events] == ["note", "status", "reply", "status", "assign", "message", "status",
+                                           "solved", "status"]
+    by_kind = {e["kind"]: e for e in events}
+    assert by_kind["note"]["body"].startswith("内部备注") and by_kind["note"]["public"] is False
+    assert by_kind["reply"]["actor"] == "agent@example.com" and by_kind["reply"]["public"] is True
+    assert by_kind["message"]["body"].startswith("还是收不到") and by_kind["message"]["actor"] == "requester"
+    assert by_kind["assign"]["data"] == {"to": "agent@example.com"}
+    assert by_kind["solved"]["data"]["article"] == "account/forgot-password"
+    assert [e["data"]["to"] for e in events if e["kind"] == "status"] == ["open", "pending", "open", "solved"]
+    # Both screenshots: the form's (no event) and the message's, marked with its event, with the bytes.
+    atts = {a["stored_name"]: a for a in esc["attachments"]}
+    assert len(atts) == 2 and atts[name]["event_id"] == by_kind["message"]["id"]
+    assert by_kind["message"]["attachments"] == [name]
+    assert base64.b64decode(atts[name]["content_base64"]) == msg_png
+    [form_att] = [a for a in atts.values() if a["event_id"] is None]
+    assert base64.b64decode(form_att["content_base64"]) == alice_png
+    assert all(e["attachments"] == [] for e in events if e["kind"] != "message")
+
+    other = export_person(db(app), app.extensions["hc_upload_dir"], phone="13900002222")
+    assert other["escalations"][0]["events"] == []  # Bob's request has no timeline of Alice's
+
+
+def test_export_cli_copies_message_screenshots_with_out(app, people, tmp_path):
+    refs, _, _ = people
+    msg_png = png_bytes((14, 9))
+    name = converse(app, refs["alice_mail"], msg_png, solve=False)
+    out = tmp_path / "export"
+    r = cli(app, ["privacy", "export", "--email", "alice.wang@example.com", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    [att] = [a for a in json.loads(r.stdout)["escalations"][0]["attachments"] if a["stored_name"] == name]
+    assert (out / att["file"]).read_bytes() == msg_png and att["event_id"] is not None
+
+
+def test_delete_removes_the_timeline_and_message_screenshots_from_disk(app, people):
+    from helpcenter.db import OutboxMessage, RequestEvent
+    from helpcenter.support import tickets
+
+    refs, _, _ = people
+    alice_file = converse(app, refs["alice_mail"], png_bytes((11, 11)))
+    bob_file = converse(app, refs["bob"], png_bytes((13, 13)))
+    tickets.reply(db(app), refs["alice_mail"], agent_of(app), "再发一封邮件给您", wait_for_requester=False,
+                  email=True)  # ...queued for e-mail: an outbox row pointing at the event
+    assert len(events_of(app, refs["alice_mail"])) > 0
+
+    plan = cli(app, ["privacy", "delete", "--email", "alice.wang@example.com"], input="n\n")
+    assert "timeline entries (replies, notes, messages, status changes): 11" in plan.output
+    r = cli(app, ["privacy", "delete", "--email", "alice.wang@example.com", "--yes"])
+    assert r.exit_code == 0, r.output
+    assert "2 file(s)" in r.output and "11 timeline entries" in r.output
+    assert not (app.extensions["hc_upload_dir"] / alice_file).exists()
+    assert (app.extensions["hc_upload_dir"] / bob_file).exists()
+    with db(app).session() as s:
+        left = {ev.escalation_id for ev in s.scalars(select(RequestEvent))}
+        bob_id = s.scalar(select(Escalation.id).where(Escalation.reference == refs["bob"]))
+        assert left == {bob_id}  # Alice's events went with her request; Bob's stay
+        names = set(s.scalars(select(Attachment.stored_name)))
+        assert alice_file not in names and bob_file in names
+        assert not [m for m in s.scalars(select(OutboxMessage)) if m.reference == refs["alice_mail"]]
+    assert len(events_of(app, refs["bob"])) == 9
+
+
+def test_purge_clears_the_text_of_replies_notes_and_messages_and_keeps_the_statistics(app, people):
+    refs, _, _ = people
+    old_file = converse(app, refs["alice_mail"], png_bytes((11, 11)))
+    recent_file = converse(app, refs["bob"], png_bytes((13, 13)))
+    before = [(e.kind, e.created_at, e.data, e.actor) for e in events_of(app, refs["alice_mail"])]
+    age(app, refs["alice_mail"], 40)
+
+    done = purge_expired(db(app), app.extensions["hc_upload_dir"], 30)
+    assert done.escalations == [refs["alice_mail"]] and done.texts_cleared == 3
+    assert old_file in done.files_removed and not (app.extensions["hc_upload_dir"] / old_file).exists()
+    events = events_of(app, refs["alice_mail"])
+    assert [(e.kind, e.created_at, e.data, e.actor) for e in events] == before  # statistics stay
+    assert {e.kind: e.body for e in events if e.kind in ("reply", "note", "message")} == {
+        "reply": None, "note": None, "message": None}
+    dump = json.dumps([e.as_json() for e in events], ensure_ascii=False)
+    assert "139 0000 3333" not in dump and "王女士" not in dump and "138 0000 1111" not in dump
+    esc = all_escalations(app)[refs["alice_mail"]]
+    assert (esc.status, esc.resolution_article) == ("solved", "account/forgot-password")
+    # The recent request keeps its conversation and its message screenshot.
+    assert [e.body for e in events_of(app, refs["bob"]) if e.kind == "message"] == ["还是收不到，我的新号码是 139 0000 3333"]
+    assert (app.extensions["hc_upload_dir"] / recent_file).exists()
+
+    again = purge_expired(db(app), app.extensions["hc_upload_dir"], 30)
+    assert again.escalations == [] and again.texts_cleared == 0  # nothing personal is left to find
+
+
+def test_purge_finds_an_old_request_whose_only_personal_data_is_its_conversation(app, people):
+    from helpcenter.support import tickets
+
+    refs, _, _ = people
+    age(app, refs["alice_mail"], 40)
+    assert purge_expired(db(app), app.extensions["hc_upload_dir"], 30).escalations == [refs["alice_mail"]]
+    tickets.reply(db(app), refs["alice_mail"], agent_of(app), "您好，我们查到了您的订单 A-1001")
+    r = cli(app, ["privacy", "purge"], env={"HELPCENTER_RETENTION_DAYS": "30"})
+    assert r.exit_code == 0, r.output
+    assert "cleared personal data of 1 escalation(s)" in r.output and "text of 1 reply/note/message(s)" in r.output
+    assert [e.body for e in events_of(app, refs["alice_mail"]) if e.kind == "reply"] == [None]
+
+
+def solved_days_ago(app, ref: str, days: float) -> None:
+    from helpcenter.db import utcnow
+    from helpcenter.support import tickets
+
+    tickets.solve(db(app), ref, agent_of(app), article="account/forgot-password")
+    with db(app).session() as s, s.begin():
+        esc = s.scalar(select(Escalation).where(Escalation.reference == ref))
+        esc.solved_at = utcnow() - dt.timedelta(days=days)
+
+
+def test_a_retention_pass_closes_requests_solved_more_than_solved_close_days_ago(app, people, caplog):
+    import logging
+
+    from helpcenter.support.privacy import start_retention
+
+    refs, _, _ = people
+    solved_days_ago(app, refs["alice_mail"], 8)
+    solved_days_ago(app, refs["bob"], 6)
+    with caplog.at_level(logging.INFO, logger="helpcenter.support.privacy"):
+        thread = start_retention(db(app), app.extensions["hc_upload_dir"], 0, solved_close_days=7, interval=3600)
+    thread.stop.set()
+    rows = all_escalations(app)
+    assert rows[refs["alice_mail"]].status == "closed"
+    assert rows[refs["bob"]].status == "solved"  # solved six days ago: the requester may still reopen it
+    assert rows[refs["alice_phone"]].status == "new"
+    assert "closed 1 request(s) solved more than 7 days ago" in caplog.text
+    assert [e.kind for e in events_of(app, refs["alice_mail"])][-1] == "status"  # the closing is on the timeline
+    assert rows[refs["alice_mail"]].email == "alice.wang@example.com"  # retention_days 0: nothing purged
+
+
+def test_the_site_closes_old_solved_requests_at_start_up_per_its_setting(app, make_app, people):
+    refs, _, _ = people
+    solved_days_ago(app, refs["alice_mail"], 4)
+    url = app.extensions["hc_settings"].database_url
+    make_app(database_url=url, solved_close_days=0)  # 0: never closes by itself
+    assert all_escalations(app)[refs["alice_mail"]].status == "solved"
+    make_app(database_url=url, solved_close_days=5)
+    assert all_escalations(app)[refs["alice_mail"]].status == "solved"
+    make_app(database_url=url, solved_close_days=3)
+    assert all_escalations(app)[refs["alice_mail"]].status == "closed"

@@ -21,7 +21,7 @@ def deliver(ctx: click.Context, once: bool, retry_failed: bool) -> None:
     import signal
     import time
 
-    from ..instance import database_url, missing_database
+    from ..instance import database_url, missing_database, secret_key
     from ..support.delivery import Outbox, spool_path, spooled_files
     from ..support.storage import Storage, StorageUnavailable
 
@@ -40,7 +40,11 @@ def deliver(ctx: click.Context, once: bool, retry_failed: bool) -> None:
         except KeyboardInterrupt:
             return
     storage = Storage(database_url(settings), auto_migrate=bool(settings.auto_migrate))
-    outbox = Outbox(storage, settings)
+    secret = secret_key(settings, create=False)
+    if not secret and settings.public_url:
+        click.echo("no secret key (HELPCENTER_SECRET_KEY, or instance/secret_key written by the site): "
+                   "e-mails go out without status links", err=True)
+    outbox = Outbox(storage, settings, secret=secret)
     try:
         if retry_failed:
             click.echo(f"queued {storage.retry_failed()} failed notification(s) again")

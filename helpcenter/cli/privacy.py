@@ -59,7 +59,7 @@ def export_cmd(ctx: click.Context, email: str | None, phone: str | None, out_dir
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def delete_cmd(ctx: click.Context, email: str | None, phone: str | None, yes: bool) -> None:
-    """Delete a person's escalations, their screenshot files and the searches of their visits."""
+    """Delete a person's escalations (with their timelines), their screenshot files and the searches of their visits."""
     from ..support.privacy import delete_person
 
     _need_person(email, phone)
@@ -73,6 +73,7 @@ def delete_cmd(ctx: click.Context, email: str | None, phone: str | None, yes: bo
         click.echo(f"escalations: {', '.join(plan.escalations)}")
         click.echo(f"screenshot files: {len(plan.files_removed)}"
                    + (f" ({len(plan.files_missing)} already missing)" if plan.files_missing else ""))
+        click.echo(f"timeline entries (replies, notes, messages, status changes): {plan.events}")
         click.echo(f"searches of their visits: {plan.searches}")
         if not yes:
             click.confirm("delete all of this?", abort=True)
@@ -80,7 +81,7 @@ def delete_cmd(ctx: click.Context, email: str | None, phone: str | None, yes: bo
     except SQLAlchemyError as exc:
         raise click.ClickException(f"database: {exc}") from None
     click.echo(f"removed {len(done.escalations)} escalation(s) ({', '.join(done.escalations)}), "
-               f"{len(done.files_removed)} file(s), {done.searches} search(es)")
+               f"{len(done.files_removed)} file(s), {done.searches} search(es), {done.events} timeline entries")
     for name in done.files_missing:
         click.echo(f"  already gone: {name}")
     if done.files_failed:
@@ -93,8 +94,9 @@ def delete_cmd(ctx: click.Context, email: str | None, phone: str | None, yes: bo
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def purge_cmd(ctx: click.Context, days: int | None, as_json: bool) -> None:
-    """Clear personal fields and screenshots of escalations older than retention_days,
-    and remove screenshots held for forms abandoned over a day ago (whatever retention_days is)."""
+    """Clear personal fields, screenshots and the text of replies, notes and messages of escalations
+    older than retention_days, and remove screenshots held for forms abandoned over a day ago
+    (whatever retention_days is)."""
     from ..support.privacy import PENDING_DIR, purge_expired, sweep_pending
 
     settings = settings_from(ctx)
@@ -120,6 +122,7 @@ def purge_cmd(ctx: click.Context, days: int | None, as_json: bool) -> None:
         return
     click.echo(f"removed {len(swept)} held screenshot(s) older than a day from {pending}")
     click.echo(f"cleared personal data of {len(done.escalations)} escalation(s) created before "
-               f"{done.cutoff:%Y-%m-%d %H:%M} UTC; removed {len(done.files_removed)} file(s)")
+               f"{done.cutoff:%Y-%m-%d %H:%M} UTC; removed {len(done.files_removed)} file(s); "
+               f"cleared the text of {done.texts_cleared} reply/note/message(s)")
     if done.files_failed:
         raise click.ClickException(f"could not remove {len(done.files_failed)} file(s): {', '.join(done.files_failed)}")

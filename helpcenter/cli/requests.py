@@ -1,7 +1,8 @@
-"""`helpcenter requests list|show|export`: the requests people sent, for ops and scripts.
+"""`helpcenter requests list|show|export|resolutions|close-solved`: the requests people sent, for ops and scripts.
 
-Thin commands over :mod:`helpcenter.support.inbox`; days are read in the support time
-zone with the report's rules (:mod:`helpcenter.insights.report`).
+Thin commands over :mod:`helpcenter.support.inbox` and :mod:`helpcenter.support.tickets`; days
+are read in the support time zone with the report's rules (:mod:`helpcenter.insights.report`).
+``list --search`` cuts the text with the site's tokeniser, as the staff inbox does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import click
 
 from ..config import Settings
 from ..fsutil import write_private
-from ..support import inbox
+from ..support import inbox, tickets
 from ..support.storage import Storage, StorageUnavailable
 from .common import check_days, echo_json, open_storage_or_fail, settings_from
 from .reports import date_type
@@ -28,7 +29,7 @@ EXPORT_PAGE = 500  # rows read at a time, so a large export never holds every re
 
 @click.group()
 def requests() -> None:
-    """Requests people sent ("仍需帮助"): list, show one, export."""
+    """Requests people sent ("仍需帮助"): list, show one, export, resolutions, close solved ones."""
 
 
 def _period(settings: Settings, since: dt.datetime | None,
@@ -93,15 +94,19 @@ def _counts_line(counts: dict[str, int]) -> str:
 @click.option("--until", type=date_type, help="Last day, included.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Rows to show.")
 @click.option("--offset", default=0, type=click.IntRange(min=0), help="Skip this many (the next page).")
+@click.option("--search", "search", help="Words of the subject or description (密码忘了 finds 忘记密码了), "
+              "or a reference, e-mail address, phone or order number typed whole.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def list_cmd(ctx: click.Context, status: str | None, category: str | None, since: dt.datetime | None,
-             until: dt.datetime | None, limit: int, offset: int, as_json: bool) -> None:
+             until: dt.datetime | None, limit: int, offset: int, search: str | None, as_json: bool) -> None:
     """Requests, newest first, with the count per status."""
     settings, storage = _storage(ctx)
     start, end = _period(settings, since, until)
     filters: dict[str, Any] = {"category": category, "since": start, "until": end}
     try:
+        if search and search.strip():
+            filters["text"] = _text_query(storage, settings, search)
         rows = inbox.list_requests(storage, status=status, limit=limit, offset=offset, **filters)
         total = inbox.count_requests(storage, status=status, **filters)
         counts = inbox.status_counts(storage, **filters)
@@ -123,6 +128,16 @@ def list_cmd(ctx: click.Context, status: str | None, category: str | None, since
         click.echo(f"showing {offset + 1}–{offset + len(rows)} of {total}; next page: --offset {offset + len(rows)}")
     elif not rows:
         click.echo(f"no requests match (of {total} with these filters)" if total else "no requests match")
+
+
+def _text_query(storage: Storage, settings: Settings, search: str) -> inbox.TextQuery:
+    """The search as the inbox reads it: cut by our tokeniser (with the site's dictionary), after
+    cutting the requests not cut yet (support never imports the engine, so the caller cuts)."""
+    from ..engine.text import get_tokenizer
+
+    tokenizer = get_tokenizer(settings.user_dict)
+    tickets.backfill_terms(storage, tokenizer.tokens)
+    return inbox.TextQuery(search, tuple(tokenizer.tokens(search)))
 
 
 def _size(n: int) -> str:
@@ -163,6 +178,31 @@ def _detail_lines(detail: inbox.RequestDetail, settings: Settings) -> Iterator[s
                  }.get(d.status, d.status)
         line = f"  {d.channel}{' → ' + d.target if d.target else ''}: {state} ({d.attempts} attempt(s))"
         yield line + (f"; last error: {d.last_error}" if d.last_error else "")
+    yield f"timeline ({len(detail.events)}):"
+    for ev in detail.events:
+        yield from _event_lines(ev, settings)
+
+
+def _event_lines(ev: Any, settings: Settings) -> Iterator[str]:
+    """One timeline entry: when, who, what (notes are marked internal: never shown to the requester)."""
+    info = getattr(ev, "info", None) or {}
+    what = {"reply": "reply (shown to the requester)", "note": "internal note",
+            "message": "message from the requester"}.get(ev.kind, ev.kind)
+    if ev.kind == "status":
+        what = f"status {info.get('from') or '–'} → {info.get('to') or '–'}"
+        if info.get("auto"):
+            what += f" (by itself, {info.get('days')} days after solving)"
+        elif info.get("reopened"):
+            what += " (reopened by the requester)"
+    elif ev.kind == "assign":
+        what = f"assigned to {info['to']}" if info.get("to") else "unassigned"
+    elif ev.kind == "solved":
+        what = (f"solved with article {info.get('article')}" if info.get("resolution") == "article"
+                else "solved: no article covers this")
+    yield f"  {_local(ev.created_at, settings)}  {ev.actor}: {what}"
+    yield from (f"      {line}" for line in (ev.body or "").splitlines())
+    for a in getattr(ev, "files", []):
+        yield f"      screenshot: {a.original_name}  {a.content_type}  {_size(a.size)}  (stored as {a.stored_name})"
 
 
 @requests.command("show")
@@ -170,7 +210,7 @@ def _detail_lines(detail: inbox.RequestDetail, settings: Settings) -> Iterator[s
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def show_cmd(ctx: click.Context, reference: str, as_json: bool) -> None:
-    """One request: every field, the visit context, screenshots and the delivery of each notification."""
+    """One request: every field, the visit context, screenshots, the delivery of each notification and its timeline."""
     settings, storage = _storage(ctx)
     try:
         detail = inbox.get_request(storage, reference)
@@ -224,3 +264,50 @@ def export_cmd(ctx: click.Context, since: dt.datetime, until: dt.datetime | None
         except OSError as exc:
             raise click.ClickException(f"cannot write {out}: {exc}") from None
     click.echo(f"{count} requests" + (f" written to {out}" if out else ""), err=True)
+
+
+@requests.command("resolutions")
+@click.option("--since", type=date_type, help="Solved on or after this day (YYYY-MM-DD, support time zone).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (a list).")
+@click.pass_context
+def resolutions_cmd(ctx: click.Context, since: dt.datetime | None, as_json: bool) -> None:
+    """Solved requests as learning data, oldest first: what the person searched and asked, and the
+    article an agent answered with or the gap the agent named."""
+    settings, storage = _storage(ctx)
+    start, _ = _period(settings, since, None)
+    try:
+        rows = tickets.resolutions(storage, start)
+    except StorageUnavailable as exc:
+        raise click.ClickException(f"database: {exc}") from None
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no solved requests" + (f" since {since:%Y-%m-%d}" if since else ""))
+        return
+    header = ["reference", "solved", "query", "subject", "answer"]
+    body = [[r["reference"], _local(dt.datetime.fromisoformat(r["solved_at"]), settings), r["query"] or "–",
+             r["subject"], f"article {r['article']}" if r["resolution"] == "article"
+             else f"no article: {_cut(r['note'] or '', 60)}"] for r in rows]
+    for line in _table([header] + body, cut_column=3):
+        click.echo(line)
+    gaps = sum(1 for r in rows if r["resolution"] == "no_article")
+    click.echo(f"\n{len(rows)} solved: {len(rows) - gaps} with an article, {gaps} with no article covering them")
+
+
+@requests.command("close-solved")
+@click.pass_context
+def close_solved_cmd(ctx: click.Context) -> None:
+    """Close requests solved more than solved_close_days ago (the site does it hourly too)."""
+    settings, storage = _storage(ctx)
+    days = settings.solved_close_days
+    if days <= 0:
+        click.echo("solved_close_days is 0: solved requests never close by themselves; nothing to do")
+        return
+    try:
+        closed = tickets.close_solved(storage, days)
+    except StorageUnavailable as exc:
+        raise click.ClickException(f"database: {exc}") from None
+    for reference in closed:
+        click.echo(reference)
+    click.echo(f"closed {len(closed)} request(s) solved more than {days} day(s) ago")

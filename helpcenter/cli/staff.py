@@ -85,6 +85,18 @@ def disable(ctx: click.Context, email: str) -> None:
     click.echo(f"已停用 {info.email}，其所有会话已失效")
 
 
+@staff.command("enable")
+@click.argument("email")
+@click.pass_context
+def enable(ctx: click.Context, email: str) -> None:
+    """Let a disabled EMAIL sign in again, with its old password."""
+    try:
+        info = accounts.enable_staff(_storage(ctx), email)
+    except accounts.StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已启用 {info.email}")
+
+
 @staff.command("reset-password")
 @click.argument("email")
 @password_stdin_option

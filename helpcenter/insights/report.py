@@ -1,8 +1,10 @@
 """The writers' report: where search fails and what people still ask support.
 
-:func:`build_report` turns the search log, the article votes and the escalations
-into the report used by ``helpcenter report`` and the ``/admin`` page; the
-unanswered queries are grouped by meaning with the site's embedder.
+:func:`build_report` turns the search log, the article votes, the escalations and
+the agents' resolutions into the report used by ``helpcenter report`` and the
+``/admin`` page; the unanswered queries are grouped by meaning with the site's
+embedder. The resolutions (requests agents answered with an article, and the
+content gaps they named) are :mod:`.resolutions`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import case, distinct, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..db import Escalation, Feedback, SearchClick, SearchLog, as_utc
-from ..support.storage import Storage
+from ..support import tickets
+from ..support.storage import Storage, StorageUnavailable
+from . import resolutions
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,8 @@ class Report:
     escalated_after_reading: list[dict[str, Any]]
     grouping: str = "embedding"      # or "exact" when no embedder could be used
     notes: list[str] = field(default_factory=list)
+    answered_by_agents: list[dict[str, Any]] = field(default_factory=list)  # resolutions.answered_by_agents
+    content_gaps: list[dict[str, Any]] = field(default_factory=list)        # resolutions.content_gaps
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +67,7 @@ class Report:
             "summary": self.summary, "top_queries": self.top_queries,
             "unanswered_groups": [g.as_json() for g in self.unanswered], "grouping": self.grouping,
             "unhelpful_articles": self.unhelpful, "escalated_after_reading": self.escalated_after_reading,
+            "answered_by_agents": self.answered_by_agents, "content_gaps": self.content_gaps,
             "notes": self.notes,
         }
 
@@ -88,6 +96,7 @@ class Report:
                 " | ".join(c["comment"] for c in a["comments"]))
         for rank, a in enumerate(self.escalated_after_reading, 1):
             add("escalated_after_reading", rank, a["article"], a["title"], a["escalations"])
+        rows += resolutions.csv_rows(self.answered_by_agents, self.content_gaps)
         return rows
 
     def to_csv(self) -> str:
@@ -95,7 +104,7 @@ class Report:
         writer = csv.DictWriter(buf, ["section", "rank", "item", "title", "count", "share", "details"],
                                 lineterminator="\n")
         writer.writeheader()
-        writer.writerows(self.csv_rows())
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in self.csv_rows())
         return buf.getvalue()
 
     def to_text(self) -> str:
@@ -106,6 +115,8 @@ class Report:
         lines.append(f"自助解决率 {_pct(s['deflection_rate'])}（{s['escalated_visits']} 次访问转人工）；"
                      f"有确切答案 {_pct(s['confident_rate'])}；结果点击率 {_pct(s['click_rate'])}")
         lines.append(f"求助 {s['escalations']} 条；文章投票 有帮助 {s['votes_yes']} / 没有帮助 {s['votes_no']}")
+        lines.append(f"客服解决 {s['solved_with_article'] + s['solved_no_article']} 条：用文章解答 "
+                     f"{s['solved_with_article']} 条，没有文章涵盖 {s['solved_no_article']} 条")
         lines += ["", "热门搜索："]
         lines += [f"  {i}. {q['query']}  ×{q['searches']}  确切 {_pct(q['confident_share'])}  点击 {q['clicks']}"
                   for i, q in enumerate(self.top_queries, 1)] or ["  （无）"]
@@ -124,8 +135,16 @@ class Report:
         lines += ["", "读完后仍联系客服最多的文章："]
         lines += [f"  {i}. {a['title'] or a['article']} [{a['article']}]  {a['escalations']} 条求助"
                   for i, a in enumerate(self.escalated_after_reading, 1)] or ["  （无）"]
+        lines += resolutions.text_lines(self.answered_by_agents, self.content_gaps)
         lines += [f"注：{n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _cell(value: Any) -> Any:
+    """Text people typed (queries, subjects, notes) must not become a spreadsheet formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _round(value: float | None) -> float | str:
@@ -291,6 +310,13 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
                                            .where(on_site, SearchLog.visit_id.in_(pending[i:i + 500]))))
         escalated_visits = len(escalated_ids)
 
+    try:  # requests solved in the period, by what solved them (the agents' learning data)
+        solved = resolutions.in_period(tickets.resolutions(storage, start), start, end)
+    except StorageUnavailable as exc:  # one kind of database error for the callers
+        raise SQLAlchemyError(str(exc)) from exc
+    answered = resolutions.answered_by_agents(solved, titles, top)
+    gaps = resolutions.content_gaps(solved, top)
+
     grouping = "embedding"
     to_group = unanswered_counts[:MAX_GROUPED_QUERIES]
     if len(unanswered_counts) > MAX_GROUPED_QUERIES:
@@ -324,6 +350,8 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
         "escalations": escalations,
         "votes_yes": sum(v[True] for v in votes.values()),
         "votes_no": sum(v[False] for v in votes.values()),
+        "solved_with_article": sum(1 for r in solved if r["resolution"] == "article"),
+        "solved_no_article": sum(1 for r in solved if r["resolution"] == "no_article"),
     }
     top_queries = [{"query": q, "searches": int(n), "confident_share": _share(int(c or 0), int(n)),
                     "clicks": int(clicks_by_query.get(q, 0))} for q, n, c in top_rows]
@@ -335,4 +363,4 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
     escalated = [{"article": a, "title": titles.get(a, ""), "escalations": n}
                  for a, n in sorted(after_reading.items(), key=lambda kv: (-kv[1], kv[0]))][:top]
     return Report(since, until, timezone, summary, top_queries, groups[:top], unhelpful, escalated,
-                  grouping, notes)
+                  grouping, notes, answered, gaps)

@@ -42,7 +42,8 @@ from ..config import Settings
 from ..db import utcnow
 from ..fsutil import fsync_dir, private_dir, write_private
 from .hours import SupportHours
-from .notify import confirmation_message, send_mail, support_message
+from . import statuslink, tickets
+from .notify import confirmation_message, reply_message, send_mail, support_message
 from .storage import ClaimedMessage, DuplicateReference, NewAttachment, Storage, StorageUnavailable, new_reference
 
 log = logging.getLogger(__name__)
@@ -214,9 +215,11 @@ class Outbox:
 
     def __init__(self, storage: Storage, settings: Settings, *, worker_id: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, max_backoff: float = MAX_BACKOFF_SECONDS,
-                 batch: int = 20) -> None:
+                 batch: int = 20, secret: str = "") -> None:
+        """``secret``: the site's secret key, which signs the status links put into e-mails."""
         self.storage = storage
         self.settings = settings
+        self.secret = secret
         self.hours = SupportHours.parse(settings.support_hours, settings.support_timezone)
         self.worker_id = worker_id or f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
         self.lease_seconds = lease_seconds
@@ -304,15 +307,35 @@ class Outbox:
         elif msg.channel == CONFIRMATION_EMAIL:
             if not esc.email:
                 raise PermanentFailure("the request has no e-mail address (any more)")
-            mail = confirmation_message(self.settings, esc, due)
+            mail = confirmation_message(self.settings, esc, due, self.status_link(esc))
+        elif msg.channel.startswith(tickets.REPLY_CHANNEL):
+            if not esc.email:
+                raise PermanentFailure("the request has no e-mail address (any more)")
+            event_id = msg.channel[len(tickets.REPLY_CHANNEL):]
+            reply = next((ev for ev in tickets.timeline(self.storage, esc.id, public_only=True)
+                          if str(ev.id) == event_id and ev.kind == "reply"), None)
+            if reply is None:
+                raise PermanentFailure("the reply no longer exists")
+            mail = reply_message(self.settings, esc, reply.body or "", self.status_link(esc))
         else:
             raise PermanentFailure(f"unknown channel {msg.channel!r}")
         domain = self.settings.mail_from.rpartition("@")[2] or "helpcenter"
         # Stable per notification: a message sent twice (see the module doc) can be recognised.
-        mail["Message-ID"] = f"<{esc.reference}.{msg.channel}@{domain}>"
+        mail["Message-ID"] = f"<{esc.reference}.{msg.channel.replace(':', '-')}@{domain}>"
+        if msg.channel != CONFIRMATION_EMAIL and msg.channel != SUPPORT_EMAIL:  # one thread in the mailbox
+            mail["References"] = f"<{esc.reference}.{CONFIRMATION_EMAIL}@{domain}>"
         mail["X-Helpcenter-Reference"] = esc.reference
         mail.as_bytes()  # serialise now: a message that cannot be rendered fails here, not in SMTP
         return mail
+
+    def status_link(self, esc: Any) -> str | None:
+        """The requester's status page, when the secret key and the public address are known."""
+        if not (self.secret and self.settings.public_url):
+            return None
+        nonce = tickets.status_nonce(self.storage, esc.reference)
+        if not nonce:
+            return None
+        return statuslink.status_url(self.settings.public_url, statuslink.make_token(self.secret, esc.reference, nonce))
 
     def post_webhook(self, url: str, esc: Any, attempt: int) -> None:
         if not url:

@@ -1,7 +1,8 @@
 """The request inbox: which requests wait for a person, and everything about one of them.
 
-Queries over the ``escalations`` table for ``helpcenter requests`` now and the staff
-inbox of the site later: plain SQLAlchemy (no Flask), so both show the same rows.
+Queries over the ``escalations`` table for ``helpcenter requests`` and the staff inbox of
+the site: plain SQLAlchemy (no Flask), so both show the same rows. What agents *do* to a
+request is :mod:`helpcenter.support.tickets`.
 Datetimes going in and coming out are UTC-aware (SQLite hands back naive ones).
 """
 
@@ -11,21 +12,22 @@ import csv
 import datetime as dt
 import io
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
 from ..db import Escalation, OutboxMessage, as_utc, utcnow
+from . import tickets
 from .hours import SupportHours
 from .storage import Storage, StorageUnavailable
 
-# The request lifecycle (issue 12): new → open → pending (waiting for the requester) → solved → closed.
-# Only "new" is stored today; the others arrive with the inbox's actions.
-STATUSES = ("new", "open", "pending", "solved", "closed")
+# The request lifecycle: new → open → pending (waiting for the requester) → solved → closed.
+STATUSES = tickets.STATUSES
 UNHANDLED = "new"  # nobody has looked at it yet
 AWAITING_ANSWER = ("new", "open")  # can be overdue; "pending" waits for the requester
 
@@ -52,12 +54,15 @@ class Unhandled:
 
 @dataclass(frozen=True)
 class RequestDetail:
-    """One request with its screenshots (``escalation.attachments``) and its notifications."""
+    """One request with its screenshots (``escalation.attachments``), its notifications and its
+    timeline (replies, notes, messages, status changes: :func:`helpcenter.support.tickets.timeline`)."""
     escalation: Escalation
     deliveries: list[OutboxMessage]
+    events: list[Any] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {**self.escalation.as_json(), "deliveries": [delivery_json(d) for d in self.deliveries]}
+        return {**self.escalation.as_json(), "deliveries": [delivery_json(d) for d in self.deliveries],
+                "events": [ev.as_json() for ev in self.events]}
 
 
 def delivery_json(msg: OutboxMessage) -> dict[str, Any]:
@@ -101,11 +106,44 @@ def overdue_cutoff(hours: SupportHours, response_hours: float, now: dt.datetime)
     return lo
 
 
+@dataclass(frozen=True)
+class TextQuery:
+    """What an agent typed in the inbox's search box: ``tokens`` from our tokeniser (the caller's,
+    since support does not import the engine) match subject and description; a reference, an
+    e-mail address or a phone/order number typed whole matches that field exactly."""
+    raw: str
+    tokens: tuple[str, ...] = ()
+
+
+def _text_conds(text: TextQuery) -> list[Any]:
+    raw = text.raw.strip()
+    exact = []
+    if raw.upper().startswith("HC-"):
+        exact.append(Escalation.reference == normalise_reference(raw))
+    if "@" in raw:
+        exact.append(func.lower(Escalation.email) == raw.lower())
+    digits = re.sub(r"[\s\-]", "", raw)
+    if len(digits) >= 5 and re.fullmatch(r"\+?[0-9A-Za-z]+", digits) and not re.fullmatch(r"[A-Za-z]+", digits):
+        exact += [Escalation.phone == digits, Escalation.order_number == raw]
+    score, needed = tickets.match_score(text.tokens)
+    if score is not None:
+        exact.append(score >= needed)
+    return [or_(*exact)] if exact else [false()]
+
+
 def _filters(status: str | None, category: str | None, since: dt.datetime | None,
-             until: dt.datetime | None, overdue_before: dt.datetime | None = None) -> list[Any]:
+             until: dt.datetime | None, overdue_before: dt.datetime | None = None,
+             assignee: int | str | None = None, text: TextQuery | None = None) -> list[Any]:
     """``since`` is included, ``until`` is not, so whole days placed end to end never overlap.
-    ``overdue_before`` (from :func:`overdue_cutoff`): requests still waiting for their first answer."""
+    ``overdue_before`` (from :func:`overdue_cutoff`): requests still waiting for their first answer.
+    ``assignee``: a staff id, or "none" for requests nobody has taken."""
     conds: list[Any] = []
+    if assignee == "none":
+        conds.append(Escalation.assignee_id.is_(None))
+    elif assignee is not None:
+        conds.append(Escalation.assignee_id == int(assignee))
+    if text is not None and text.raw.strip():
+        conds += _text_conds(text)
     cutoff = _utc(overdue_before, "overdue_before")
     if cutoff is not None:
         conds += [Escalation.created_at <= cutoff, Escalation.status.in_(AWAITING_ANSWER)]
@@ -124,7 +162,8 @@ def _filters(status: str | None, category: str | None, since: dt.datetime | None
 def list_requests(storage: Storage, *, status: str | None = None, category: str | None = None,
                   since: dt.datetime | None = None, until: dt.datetime | None = None,
                   limit: int | None = 50, offset: int = 0, oldest_first: bool = False,
-                  overdue_before: dt.datetime | None = None) -> list[Escalation]:
+                  overdue_before: dt.datetime | None = None, assignee: int | str | None = None,
+                  text: TextQuery | None = None) -> list[Escalation]:
     """Requests matching the filters, newest first (detached, attachments loaded, ``created_at`` in UTC).
 
     Ties on the time are broken by id, so pages taken with ``limit``/``offset`` neither
@@ -132,7 +171,8 @@ def list_requests(storage: Storage, *, status: str | None = None, category: str 
     """
     order = (Escalation.created_at, Escalation.id) if oldest_first else (Escalation.created_at.desc(),
                                                                          Escalation.id.desc())
-    query = (select(Escalation).where(*_filters(status, category, since, until, overdue_before)).order_by(*order)
+    query = (select(Escalation).where(*_filters(status, category, since, until, overdue_before, assignee, text))
+             .order_by(*order)
              .options(selectinload(Escalation.attachments)).offset(offset))
     if limit is not None:
         query = query.limit(limit)
@@ -150,10 +190,11 @@ def list_requests(storage: Storage, *, status: str | None = None, category: str 
 
 def count_requests(storage: Storage, *, status: str | None = None, category: str | None = None,
                    since: dt.datetime | None = None, until: dt.datetime | None = None,
-                   overdue_before: dt.datetime | None = None) -> int:
+                   overdue_before: dt.datetime | None = None, assignee: int | str | None = None,
+                   text: TextQuery | None = None) -> int:
     """How many requests :func:`list_requests` would page through."""
     query = (select(func.count()).select_from(Escalation)
-             .where(*_filters(status, category, since, until, overdue_before)))
+             .where(*_filters(status, category, since, until, overdue_before, assignee, text)))
     try:
         storage.ensure_schema()
         with storage.session() as s:
@@ -163,10 +204,11 @@ def count_requests(storage: Storage, *, status: str | None = None, category: str
 
 
 def status_counts(storage: Storage, *, category: str | None = None, since: dt.datetime | None = None,
-                  until: dt.datetime | None = None, overdue_before: dt.datetime | None = None) -> dict[str, int]:
+                  until: dt.datetime | None = None, overdue_before: dt.datetime | None = None,
+                  assignee: int | str | None = None, text: TextQuery | None = None) -> dict[str, int]:
     """Requests per status (only statuses that occur), under the same filters as the list."""
     query = (select(Escalation.status, func.count())
-             .where(*_filters(None, category, since, until, overdue_before))
+             .where(*_filters(None, category, since, until, overdue_before, assignee, text))
              .group_by(Escalation.status))
     try:
         storage.ensure_schema()
@@ -183,7 +225,7 @@ def get_request(storage: Storage, reference: str) -> RequestDetail | None:
     esc = storage.get_escalation(normalise_reference(reference))
     if esc is None:
         return None
-    return RequestDetail(esc, storage.outbox_messages(esc.reference))
+    return RequestDetail(esc, storage.outbox_messages(esc.reference), tickets.timeline(storage, esc.id))
 
 
 def unhandled(storage: Storage, now: dt.datetime | None = None) -> Unhandled:

@@ -20,7 +20,14 @@ def one_line(text: str) -> str:
     return " ".join(CONTROLS_RE.sub(" ", text or "").split())
 
 
-def confirmation_message(settings: Settings, esc: Any, due: dt.datetime) -> EmailMessage:
+def _follow_up(link: str | None) -> str:
+    if link:
+        return f"查看进度、阅读回复或补充信息（截图也可以）：\n{link}\n请勿把这个链接转发给他人，凭它可以查看您的求助。"
+    return "如需补充信息，请回复本邮件并保留编号。"
+
+
+def confirmation_message(settings: Settings, esc: Any, due: dt.datetime, link: str | None = None) -> EmailMessage:
+    """``link``: the requester's status page (helpcenter.support.statuslink), when it can be made."""
     msg = EmailMessage()
     msg["Subject"] = one_line(f"[{settings.site_name}] 我们已收到您的求助 {esc.reference}")
     msg["From"] = settings.mail_from
@@ -29,8 +36,22 @@ def confirmation_message(settings: Settings, esc: Any, due: dt.datetime) -> Emai
         f"您好{('，' + esc.name) if esc.name else ''}：\n\n"
         f"我们已收到您的求助，编号 {esc.reference}。\n"
         f"主题：{esc.subject}\n\n"
-        f"客服预计在 {due:%Y-%m-%d %H:%M}（{settings.support_timezone}）前回复您。"
-        f"如需补充信息，请回复本邮件并保留编号。\n\n{settings.site_name}\n"
+        f"客服预计在 {due:%Y-%m-%d %H:%M}（{settings.support_timezone}）前回复您。\n\n"
+        f"{_follow_up(link)}\n\n{settings.site_name}\n"
+    )
+    return msg
+
+
+def reply_message(settings: Settings, esc: Any, body: str, link: str | None = None) -> EmailMessage:
+    """An agent's reply, as the requester reads it in their mailbox."""
+    msg = EmailMessage()
+    msg["Subject"] = one_line(f"[{settings.site_name}] 客服回复了您的求助 {esc.reference}：{esc.subject}")
+    msg["From"] = settings.mail_from
+    msg["To"] = esc.email
+    msg.set_content(
+        f"您好{('，' + esc.name) if esc.name else ''}：\n\n"
+        f"客服回复了您的求助（编号 {esc.reference}）：\n\n{body}\n\n"
+        f"{_follow_up(link)}\n\n{settings.site_name}\n"
     )
     return msg
 

@@ -1,20 +1,31 @@
 """Personal data: export it, delete it, and let it expire.
 
 What the site stores about a person is in their escalations (name, e-mail,
-phone, device, order number, description, the visit context) and the
-screenshots they attached (files in the upload folder). The visit context also
+phone, device, order number, description, the visit context), the request's
+timeline (``request_events``: agents' replies and internal notes, the person's
+later messages, status changes, assignment, the resolution) and the screenshots
+they attached, with the request or with a later message (files in the upload
+folder; ``Attachment.event_id`` names the message). The visit context also
 holds the random visit id of :mod:`helpcenter.insights.searchlog`, which links the
 searches of that visit to the escalation; export includes those searches and
-delete removes them.
+delete removes them. Export gives the whole timeline, notes included: it is
+data about the person. Delete removes the escalation row; its events and
+attachment rows go with it (foreign keys ``ON DELETE CASCADE``), its files after.
 
 A person is found by e-mail (case-insensitive) or phone (spaces and dashes
 ignored), the same normalisation the escalation form applies before storing.
 
 Retention (``retention_days``): escalations older than that lose their
-personal fields and screenshots; reference, category, subject, description,
-status, timestamps and the visit context (articles read) stay for statistics.
+personal fields, their screenshots (message screenshots too) and the text of
+replies, notes and messages (free text: it may hold anything). Kept for
+statistics: reference, category, subject, description, status, timestamps, the
+visit context (articles read), the resolution, and each event's kind, time,
+actor and status data, so response times and the lifecycle can still be counted.
 Screenshots held for a form that came back with an error (``uploads/pending``)
 and never sent go after a day, whatever ``retention_days`` is.
+
+The same hourly pass in the web app also closes requests solved more than
+``solved_close_days`` ago (:func:`helpcenter.support.tickets.close_solved`).
 """
 
 from __future__ import annotations
@@ -31,15 +42,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import delete, exists, func, or_, select, update
 
-from ..db import Attachment, Escalation, SearchClick, SearchLog, utcnow
+from ..db import Attachment, Escalation, RequestEvent, SearchClick, SearchLog, utcnow
 from ..fsutil import private_dir, write_private
+from . import tickets
 from .storage import Storage
 
 log = logging.getLogger(__name__)
 
 PERSONAL_FIELDS = ("name", "email", "phone", "device", "order_number")
+# Events whose text retention clears: free text from the person or about them. A "solved"
+# event's text is the agent's note on what the articles lack (the writers' learning data,
+# also kept as Escalation.resolution_note); status and assign events carry no text.
+FREE_TEXT_KINDS = ("reply", "note", "message")
 PURGE_BATCH = 500
 PURGE_INTERVAL = 3600.0  # seconds between purges in a running web app
 PENDING_DIR = "pending"  # in the upload folder: screenshots held while a form is corrected
@@ -90,8 +106,11 @@ def export_person(storage: Storage, upload_dir: str | Path, *, email: str | None
                   phone: str | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
     """Everything stored about the person, as JSON-ready data.
 
-    Screenshots are embedded base64-encoded (``content_base64``), or, with
-    ``out_dir``, copied to ``out_dir/<reference>/<stored name>`` and referenced
+    Each escalation carries its timeline as ``events`` (oldest first; each with the
+    ``attachments`` sent with it, by stored name); its ``attachments`` are every
+    screenshot, ``event_id`` naming the message a later one came with (None: the
+    request itself). Screenshots are embedded base64-encoded (``content_base64``), or,
+    with ``out_dir``, copied to ``out_dir/<reference>/<stored name>`` and referenced
     by that relative ``file`` path (``out_dir/export.json`` then holds the JSON).
     """
     where = _person_filter(email, phone)
@@ -100,6 +119,12 @@ def export_person(storage: Storage, upload_dir: str | Path, *, email: str | None
         escalations = list(s.scalars(select(Escalation).where(where).order_by(Escalation.created_at, Escalation.id)))
         for esc in escalations:
             _ = esc.attachments  # load while the session is open
+        events: dict[int, list[RequestEvent]] = {}
+        ids = [esc.id for esc in escalations]
+        for i in range(0, len(ids), PURGE_BATCH):
+            for ev in s.scalars(select(RequestEvent).where(RequestEvent.escalation_id.in_(ids[i:i + PURGE_BATCH]))
+                                .order_by(RequestEvent.created_at, RequestEvent.id)):
+                events.setdefault(ev.escalation_id, []).append(ev)
         visits = _visit_ids(escalations)
         searches = list(s.scalars(select(SearchLog).where(SearchLog.visit_id.in_(visits))
                                   .order_by(SearchLog.created_at, SearchLog.id))) if visits else []
@@ -118,7 +143,11 @@ def export_person(storage: Storage, upload_dir: str | Path, *, email: str | None
     }
     for esc in escalations:
         item = esc.as_json()
+        item["events"] = [dict(ev.as_json(), attachments=[a.stored_name for a in esc.attachments
+                                                          if a.event_id == ev.id])
+                          for ev in events.get(esc.id, [])]
         for att_json in item["attachments"]:
+            att_json.setdefault("event_id", None)  # said outright in an export: None is the request's own
             path = upload_dir / att_json["stored_name"]
             if not path.is_file():
                 att_json["file_missing"] = True
@@ -144,6 +173,7 @@ class Removal:
     files_missing: list[str] = field(default_factory=list)
     files_failed: list[str] = field(default_factory=list)
     searches: int = 0
+    events: int = 0  # timeline entries (replies, notes, messages, status changes) removed with them
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,9 +194,10 @@ def _unlink(upload_dir: Path, names: list[str], removal: Removal) -> None:
 
 def delete_person(storage: Storage, upload_dir: str | Path, *, email: str | None = None,
                   phone: str | None = None, dry_run: bool = False) -> Removal:
-    """Remove the person's escalations, their screenshots and the searches of their visits.
+    """Remove the person's escalations, their timelines, their screenshots and the searches of their visits.
 
-    The rows go in one transaction; the files are removed after it commits (a
+    The rows go in one transaction (events and attachment rows by the foreign keys'
+    cascade, as the escalation row goes); the files are removed after it commits (a
     file that cannot be removed is reported in ``files_failed``). With
     ``dry_run`` nothing changes and the result says what would be removed.
     """
@@ -180,6 +211,10 @@ def delete_person(storage: Storage, upload_dir: str | Path, *, email: str | None
         visits = _visit_ids(escalations)
         search_ids = list(s.scalars(select(SearchLog.id).where(SearchLog.visit_id.in_(visits)))) if visits else []
         removal.searches = len(search_ids)
+        ids = [esc.id for esc in escalations]
+        removal.events = sum(s.scalar(select(func.count()).select_from(RequestEvent)
+                                      .where(RequestEvent.escalation_id.in_(ids[i:i + PURGE_BATCH]))) or 0
+                             for i in range(0, len(ids), PURGE_BATCH))
         if dry_run:
             removal.files_removed = [n for n in names if (upload_dir / n).is_file()]
             removal.files_missing = [n for n in names if not (upload_dir / n).is_file()]
@@ -189,7 +224,7 @@ def delete_person(storage: Storage, upload_dir: str | Path, *, email: str | None
             s.execute(delete(SearchClick).where(SearchClick.search_id.in_(batch)))
             s.execute(delete(SearchLog).where(SearchLog.id.in_(batch)))
         for esc in escalations:
-            s.delete(esc)  # its attachment rows go with it
+            s.delete(esc)  # its attachment rows and events go with it (ON DELETE CASCADE)
         s.commit()
     _unlink(upload_dir, names, removal)
     return removal
@@ -202,16 +237,19 @@ class Purge:
     files_removed: list[str] = field(default_factory=list)
     files_missing: list[str] = field(default_factory=list)
     files_failed: list[str] = field(default_factory=list)
+    texts_cleared: int = 0  # replies, notes and messages whose text was cleared
 
     def as_json(self) -> dict[str, Any]:
         return dict(asdict(self), cutoff=self.cutoff.isoformat())
 
 
 def purge_expired(storage: Storage, upload_dir: str | Path, days: int, now: dt.datetime | None = None) -> Purge:
-    """Clear personal fields and screenshots of escalations created more than ``days`` days ago.
+    """Clear personal fields, screenshots and the text of replies, notes and messages of
+    escalations created more than ``days`` days ago.
 
-    Kept: reference, category, subject, description, status, created_at and the
-    context (without the visit id). ``days`` <= 0 keeps everything. Safe to run
+    Kept: reference, category, subject, description, status, created_at, the resolution,
+    the context (without the visit id) and every event's kind, time and data (status
+    changes, assignment). ``days`` <= 0 keeps everything. Safe to run
     concurrently from several processes; a second run finds nothing to do.
     """
     cutoff = (now or utcnow()) - dt.timedelta(days=max(days, 0))
@@ -219,8 +257,10 @@ def purge_expired(storage: Storage, upload_dir: str | Path, days: int, now: dt.d
     if days <= 0:
         return result
     upload_dir = Path(upload_dir)
+    free_text = RequestEvent.kind.in_(FREE_TEXT_KINDS) & RequestEvent.body.is_not(None)
     has_personal = or_(*[getattr(Escalation, f).is_not(None) for f in PERSONAL_FIELDS],
-                       exists().where(Attachment.escalation_id == Escalation.id))
+                       exists().where(Attachment.escalation_id == Escalation.id),
+                       exists().where(RequestEvent.escalation_id == Escalation.id, free_text))
     while True:
         with storage.session() as s, s.begin():
             rows = list(s.scalars(select(Escalation).where(Escalation.created_at < cutoff, has_personal)
@@ -229,7 +269,10 @@ def purge_expired(storage: Storage, upload_dir: str | Path, days: int, now: dt.d
                 break
             ids = [r.id for r in rows]
             names = list(s.scalars(select(Attachment.stored_name).where(Attachment.escalation_id.in_(ids))))
-            s.execute(delete(Attachment).where(Attachment.escalation_id.in_(ids)))
+            s.execute(delete(Attachment).where(Attachment.escalation_id.in_(ids)))  # message screenshots too
+            cleared = s.execute(update(RequestEvent).where(RequestEvent.escalation_id.in_(ids), free_text)
+                                .values(body=None).execution_options(synchronize_session=False))
+            result.texts_cleared += cleared.rowcount or 0
             for r in rows:
                 for f in PERSONAL_FIELDS:
                     setattr(r, f, None)
@@ -273,12 +316,14 @@ def sweep_pending(folder: str | Path, max_age: float = PENDING_MAX_AGE, now: flo
     return removed
 
 
-def start_retention(storage: Storage, upload_dir: str | Path, days: int,
+def start_retention(storage: Storage, upload_dir: str | Path, days: int, *, solved_close_days: int = 0,
                     interval: float = PURGE_INTERVAL) -> threading.Thread:
-    """Purge once now, then every ``interval`` seconds in a daemon thread (web app start-up).
+    """Run a pass now, then every ``interval`` seconds in a daemon thread (web app start-up).
 
-    Held screenshots of abandoned forms are swept every time; escalations are purged only when
-    ``days`` is above 0. Errors are logged; they never stop the site.
+    Each pass sweeps held screenshots of abandoned forms; closes requests solved more than
+    ``solved_close_days`` ago (when above 0: the requester can no longer reopen them, so they
+    are done); and purges escalations when ``days`` is above 0. Every node may run it: closing
+    and purging are conditional updates, done once. Errors are logged; they never stop the site.
     """
     pending = Path(upload_dir) / PENDING_DIR
 
@@ -289,13 +334,21 @@ def start_retention(storage: Storage, upload_dir: str | Path, days: int,
                 log.info("removed %d held screenshot(s) of forms abandoned for over a day", len(swept))
         except OSError as exc:  # e.g. the folder is unreadable: the purge still runs
             log.error("sweeping held screenshots failed: %s", exc)
+        if solved_close_days > 0:
+            try:
+                closed = tickets.close_solved(storage, solved_close_days)
+                if closed:
+                    log.info("closed %d request(s) solved more than %d days ago", len(closed), solved_close_days)
+            except Exception as exc:  # the database may be down; try again next time
+                log.error("closing solved requests failed: %s", exc)
         if days <= 0:
             return
         try:
             done = purge_expired(storage, upload_dir, days)
             if done.escalations:
-                log.info("retention: cleared personal data of %d escalation(s) older than %d days, %d file(s)",
-                         len(done.escalations), days, len(done.files_removed))
+                log.info("retention: cleared personal data of %d escalation(s) older than %d days, %d file(s), "
+                         "%d text(s) of replies, notes and messages", len(done.escalations), days,
+                         len(done.files_removed), done.texts_cleared)
         except Exception as exc:  # the database may be down; try again next time
             log.error("retention purge failed: %s", exc)
 

@@ -1,4 +1,4 @@
-"""Staff accounts: add, list, disable, reset a password, verify a sign-in. No Flask here.
+"""Staff accounts: add, list, disable and enable, reset a password, verify a sign-in. No Flask here.
 
 Shared by the ``helpcenter staff`` commands and the web sign-in, so both apply the same rules
 (address normalised to lower case, the password length, the roles). Passwords are hashed with
@@ -25,6 +25,8 @@ from ..db import Staff, as_utc, utcnow
 ROLES = ("admin", "agent", "writer")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # hashing a megabyte "password" would be a cheap way to burn CPU
+FREE_FAILURES = 5  # wrong passwords in a row before sign-in backs off
+MAX_LOCKOUT = 900.0  # seconds
 
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's current recommended parameters
 # Verified against when the address is unknown, so a sign-in takes as long either way.
@@ -135,10 +137,15 @@ def disable_staff(storage: Any, email: str) -> StaffInfo:
     return _change(storage, email, active=False)
 
 
+def enable_staff(storage: Any, email: str) -> StaffInfo:
+    """A disabled account may sign in again (with its old password; sessions from before stay ended)."""
+    return _change(storage, email, active=True)
+
+
 def reset_password(storage: Any, email: str, password: str) -> StaffInfo:
     """A new password; every existing session of the account ends."""
     _check_password(password)
-    return _change(storage, email, password_hash=hash_password(password))
+    return _change(storage, email, password_hash=hash_password(password), failed_logins=0, locked_until=None)
 
 
 def end_sessions(storage: Any, staff_id: int) -> None:
@@ -150,24 +157,48 @@ def end_sessions(storage: Any, staff_id: int) -> None:
             s.commit()
 
 
-def verify(storage: Any, email: str, password: str) -> StaffInfo | None:
+def lockout_seconds(failures: int) -> float:
+    """How long sign-in stays shut after ``failures`` wrong passwords in a row: free for the first
+    FREE_FAILURES, then 30 s, doubling, at most 15 minutes. Per account, in the database, so
+    guessing across nodes or addresses gains nothing; the per-IP limit (web) stops the rest."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    return min(MAX_LOCKOUT, 30.0 * 2 ** (failures - FREE_FAILURES))
+
+
+def verify(storage: Any, email: str, password: str, now: dt.datetime | None = None) -> StaffInfo | None:
     """The account when the address and password match an active account, else None.
 
     The same work happens for an unknown address (a dummy argon2 verify), so neither the answer
-    nor its timing tells whether the address has an account. On success the sign-in time is
-    recorded and an outdated hash is replaced.
+    nor its timing tells whether the address has an account. While the account is locked out
+    (see :func:`lockout_seconds`) even the right password is refused, with the same answer. On
+    success the sign-in time is recorded, the failures are forgotten and an outdated hash is replaced.
     """
     password = password[:MAX_PASSWORD + 1]
+    now = now or utcnow()
     with storage.session() as s:
-        row = s.scalar(select(Staff).where(Staff.email == normalise_email(email)))
+        row = s.scalar(select(Staff).where(Staff.email == normalise_email(email)).with_for_update())
+        locked = row is not None and row.locked_until is not None and as_utc(row.locked_until) > now
         try:
-            _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+            _hasher.verify(_DUMMY_HASH if row is None or locked else row.password_hash, password)
+            good = row is not None and not locked
         except (VerificationError, InvalidHashError):
+            good = False
+        if row is None:
             return None
-        if row is None or not row.active:
+        if not good:
+            if not locked:  # guesses while locked do not lengthen the lock: the owner gets back in
+                row.failed_logins = (row.failed_logins or 0) + 1
+                wait = lockout_seconds(row.failed_logins)
+                row.locked_until = now + dt.timedelta(seconds=wait) if wait else None
+                s.commit()
+            return None
+        if not row.active:
             return None
         if _hasher.check_needs_rehash(row.password_hash):
             row.password_hash = hash_password(password)
-        row.last_login_at = utcnow()
+        row.last_login_at = now
+        row.failed_logins = 0
+        row.locked_until = None
         s.commit()
         return _info(row)

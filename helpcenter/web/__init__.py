@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,9 @@ from werkzeug.exceptions import HTTPException
 from ..config import Settings, load_settings
 from ..engine.index import IndexError_
 from ..engine.search import Searcher
-from ..fsutil import private_dir, write_private
+from ..fsutil import private_dir
 from ..support.hours import SupportHours
+from ..support.statuslink import redact
 from ..support.storage import Storage, StorageUnavailable
 
 csrf = CSRFProtect()
@@ -33,26 +33,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
-def _secret_key(settings: Settings, instance: Path) -> str:
-    if settings.secret_key:
-        return settings.secret_key
-    key_file = instance / "secret_key"
-    if not key_file.exists():
-        # Written once, readable only by us; several workers share it through the file. Atomic, so
-        # a worker starting meanwhile never reads a half-written key; the first writer's key wins.
-        try:
-            write_private(key_file, secrets.token_hex(32).encode("ascii"), fsync=True)
-        except FileExistsError:
-            pass
-    return key_file.read_text().strip()
-
-
 def create_app(test_config: dict[str, Any] | None = None, settings: Settings | None = None,
                searcher: Searcher | None = None) -> Flask:
     """``test_config`` overrides Flask config; ``settings`` and ``searcher`` let tests inject parts."""
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(Path(settings.instance_dir).resolve()))
-    from ..instance import make_instance_dir
+    from ..instance import make_instance_dir, secret_key
 
     instance = make_instance_dir(settings)  # private (0700): personal data and the secret key
     upload_dir = Path(settings.upload_dir or instance / "uploads")
@@ -61,7 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     private_dir(upload_dir)  # screenshots are personal data: owner only (0700, files 0600)
 
     app.config.update(
-        SECRET_KEY=_secret_key(settings, instance),
+        SECRET_KEY=secret_key(settings),  # signs sessions, CSRF and status links
         # Three screenshots at the size limit plus the form itself.
         MAX_CONTENT_LENGTH=(settings.max_upload_mb * settings.max_uploads + 1) * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
@@ -108,11 +94,13 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     app.extensions["hc_spool_dir"] = spool_path(settings)
     if settings.outbox_worker:
         # Delivers notifications and replays the spool; safe in every process of every node.
-        app.extensions["hc_outbox"] = Outbox(storage, settings).start()
+        app.extensions["hc_outbox"] = Outbox(storage, settings, secret=app.config["SECRET_KEY"]).start()
     from ..support.privacy import start_retention
 
-    # Purge now, then hourly (when retention_days is set); held screenshots of abandoned forms always.
-    app.extensions["hc_retention"] = start_retention(storage, upload_dir, settings.retention_days)
+    # Now, then hourly: held screenshots of abandoned forms always; requests solved more than
+    # solved_close_days ago are closed; personal data is purged when retention_days is set.
+    app.extensions["hc_retention"] = start_retention(storage, upload_dir, settings.retention_days,
+                                                     solved_close_days=settings.solved_close_days)
 
     csrf.init_app(app)
     limiter.init_app(app)
@@ -123,7 +111,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         log.warning("HELPCENTER_ADMIN_TOKEN is set but ignored: /admin now uses staff accounts. Make the "
                     "first admin with `helpcenter staff add you@example.com --role admin`, then remove the token.")
 
-    from . import admin, api, browse, escalate, inbox, search_views, staff_admin
+    from . import admin, api, browse, escalate, inbox, inbox_actions, search_views, staff_admin, status
 
     app.register_blueprint(browse.bp)
     app.register_blueprint(search_views.bp)
@@ -132,6 +120,8 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     app.register_blueprint(admin.bp)
     app.register_blueprint(staff_admin.bp)
     app.register_blueprint(inbox.bp)  # /admin/inbox: requests, for agents
+    app.register_blueprint(inbox_actions.bp)  # the forms on a request's page: reply, note, assign, solve
+    app.register_blueprint(status.bp)  # /requests/<token>: 我的求助, for the requester
     from .tracking import client_visit
 
     app.before_request(client_visit)  # an API client's own visit id (X-Visit-Id), checked up front
@@ -146,7 +136,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers["Referrer-Policy"] = "same-origin"
+        resp.headers.setdefault("Referrer-Policy", "same-origin")  # the status page sends none (its URL is a key)
         return add_hsts(resp)
 
     _register_errors(app)
@@ -200,7 +190,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):  # type: ignore[no-untyped-def]
-        log.exception("unhandled error on %s", request.path)
+        log.exception("unhandled error on %s", redact(request.path))  # no status-link tokens in logs
         return render(500, messages[500])
 
     @app.get("/healthz")

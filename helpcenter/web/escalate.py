@@ -17,13 +17,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import Email, Optional, ValidationError
 
 from ..engine.index import IndexError_
+from ..support import statuslink, tickets
 from ..support.delivery import planned_deliveries, write_spool
 from ..support.storage import StorageUnavailable
 from . import context, limiter, tracking, uploads
@@ -255,8 +256,23 @@ def contact():  # type: ignore[no-untyped-def]
     esc = outcome.esc
     session["last_reference"] = esc.reference
     if isinstance(esc, Queued):  # any node can show the page: what it needs travels in the session
-        session["queued"] = {"reference": esc.reference, "created_at": esc.created_at.isoformat()}
+        session["queued"] = {"reference": esc.reference, "created_at": esc.created_at.isoformat(),
+                             "email": bool((form.email.data or "").strip())}  # the status link comes by e-mail
     return redirect(url_for("escalate.done", reference=esc.reference))
+
+
+def status_link(reference: str) -> str | None:
+    """The absolute link to the request's status page (helpcenter.web.status), to keep or bookmark;
+    None while the database cannot give its nonce (the page then shows no link)."""
+    try:
+        nonce = tickets.status_nonce(current_app.extensions["hc_storage"], reference)
+    except StorageUnavailable as exc:
+        log.error("status link: database unavailable: %s", exc)
+        return None
+    if not nonce:
+        return None
+    token = statuslink.make_token(current_app.secret_key, reference, nonce)  # type: ignore[arg-type]
+    return url_for("status.page", token=token, _external=True)
 
 
 @bp.get("/contact/done/<reference>")
@@ -274,6 +290,13 @@ def done(reference: str):  # type: ignore[no-untyped-def]
         if queued.get("reference") != reference:
             return redirect(url_for("escalate.contact"))
         due = expected_reply(dt.datetime.fromisoformat(queued["created_at"])).astimezone(hours.tz)
-        return render_template("queued.html", reference=reference, due=due, hours=hours.describe())
+        # No status link before the request is stored; the confirmation e-mail carries it, when there is one.
+        settings = current_app.extensions["hc_settings"]
+        link_by_email = bool(queued.get("email") and settings.smtp_host and settings.public_url)
+        return render_template("queued.html", reference=reference, due=due, hours=hours.describe(),
+                               link_by_email=link_by_email)
     due = expected_reply(esc.created_at).astimezone(hours.tz)
-    return render_template("done.html", esc=esc, due=due, hours=hours.describe())
+    resp = make_response(render_template("done.html", esc=esc, due=due, hours=hours.describe(),
+                                         status_link=status_link(esc.reference)))
+    resp.headers["Cache-Control"] = "no-store"  # the page holds the status link, a key to the request
+    return resp

@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from ..support.statuslink import redact
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out of a closed network.
@@ -19,9 +21,18 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-dev-shm-usage"]
 
 
+class _RedactingHandler(WSGIRequestHandler):
+    """Werkzeug's request log, without the requesters' status-link tokens."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        super().log(type, "%s", redact(message % args))
+
+
 @contextmanager
-def serve_in_thread(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def serve_in_thread(app: Flask, port: int = 0) -> Iterator[str]:
+    """``port`` 0: any free one. A fixed one lets a test give the app its own address first
+    (``public_url``, for the links in e-mails)."""
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_RedactingHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,8 +1,11 @@
-"""/admin/staff: admins list, add and disable staff accounts; everyone changes their own password.
+"""/admin/staff: admins list, add, disable and enable staff accounts and set another account's
+password; everyone changes their own password.
 
 The same rules as ``helpcenter staff`` (:mod:`helpcenter.support.staff`); every form is
 CSRF-protected by the app. An admin cannot disable their own account here, so the page never
-locks the last admin out (the command line stays the way back in).
+locks the last admin out (the command line stays the way back in), nor set their own password
+without the current one (that is /admin/password). A password set by an admin ends every
+session of that account and lifts its sign-in lock, like ``helpcenter staff reset-password``.
 """
 
 from __future__ import annotations
@@ -39,10 +42,14 @@ def _page(status: int = 200, error: str | None = None, notice: str | None = None
                            error=error, notice=notice, typed=typed or {}), status
 
 
+NOTICES = {"1": "已保存。", "password": "已设置新密码：该账号已登录的会话全部失效，请把新密码告诉本人。",
+           "enabled": "账号已重新启用，可以用原来的密码登录。"}
+
+
 @bp.get("/staff")
 @role_required("admin")
 def staff():  # type: ignore[no-untyped-def]
-    return _page(notice=request.args.get("done") and "已保存。")
+    return _page(notice=NOTICES.get(request.args.get("done") or ""))
 
 
 @bp.post("/staff")
@@ -67,6 +74,37 @@ def disable():  # type: ignore[no-untyped-def]
     except accounts.StaffError as exc:
         return _page(400, error=str(exc))
     return redirect(url_for("staff_admin.staff", done=1))
+
+
+@bp.post("/staff/enable")
+@role_required("admin")
+def enable():  # type: ignore[no-untyped-def]
+    try:
+        accounts.enable_staff(_storage(), request.form.get("email") or "")
+    except accounts.StaffError as exc:
+        return _page(400, error=str(exc))
+    log.info("staff account %s enabled by admin %s", accounts.normalise_email(request.form.get("email") or ""),
+             current_user.email)
+    return redirect(url_for("staff_admin.staff", done="enabled"))
+
+
+@bp.post("/staff/password")
+@role_required("admin")
+def set_password():  # type: ignore[no-untyped-def]
+    """Another account's new password, typed twice: for someone who forgot theirs or is locked out."""
+    email = accounts.normalise_email(request.form.get("email") or "")
+    typed = {"reset_email": email}  # the account chosen stays chosen; passwords are never sent back
+    if email == current_user.email:
+        return _page(400, error="自己的密码请在“修改密码”页修改（需要输入当前密码）。", typed=typed)
+    new = request.form.get("new") or ""
+    if new != (request.form.get("confirm") or ""):
+        return _page(400, error="两次输入的新密码不一致。", typed=typed)
+    try:
+        accounts.reset_password(_storage(), email, new)
+    except accounts.StaffError as exc:
+        return _page(400, error=str(exc), typed=typed)
+    log.info("password of staff account %s set by admin %s", email, current_user.email)  # who did what
+    return redirect(url_for("staff_admin.staff", done="password"))
 
 
 @bp.get("/password")

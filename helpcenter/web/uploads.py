@@ -37,7 +37,7 @@ from ..support.storage import NewAttachment
 from .errors import Coded
 
 MB = 1024 * 1024
-UPLOAD_ENDPOINTS = {"escalate.contact", "api.escalations"}
+UPLOAD_ENDPOINTS = {"escalate.contact", "api.escalations", "status.message"}  # status: the requester's messages
 READ_FACTOR = 4  # a request up to 4x what can be stored is read (and the excess discarded)
 FEEDBACK_LIMIT = 64 * 1024  # a vote and a 2000-character comment, with room to spare
 # An escalation without files (JSON, or a form without screenshots): 5000 characters of description
