@@ -26,34 +26,28 @@ def _follow_up(link: str | None) -> str:
     return "如需补充信息，请回复本邮件并保留编号。"
 
 
-def confirmation_message(settings: Settings, esc: Any, due: dt.datetime, link: str | None = None) -> EmailMessage:
-    """``link``: the requester's status page (helpcenter.support.statuslink), when it can be made."""
+def _to_requester(settings: Settings, esc: Any, subject: str, middle: str, link: str | None) -> EmailMessage:
+    """A message to the person who asked: greeting, ``middle``, how to follow up, signature."""
     msg = EmailMessage()
-    msg["Subject"] = one_line(f"[{settings.site_name}] 我们已收到您的求助 {esc.reference}")
+    msg["Subject"] = one_line(f"[{settings.site_name}] {subject}")
     msg["From"] = settings.mail_from
     msg["To"] = esc.email
-    msg.set_content(
-        f"您好{('，' + esc.name) if esc.name else ''}：\n\n"
-        f"我们已收到您的求助，编号 {esc.reference}。\n"
-        f"主题：{esc.subject}\n\n"
-        f"客服预计在 {due:%Y-%m-%d %H:%M}（{settings.support_timezone}）前回复您。\n\n"
-        f"{_follow_up(link)}\n\n{settings.site_name}\n"
-    )
+    msg.set_content(f"您好{('，' + esc.name) if esc.name else ''}：\n\n{middle}\n\n"
+                    f"{_follow_up(link)}\n\n{settings.site_name}\n")
     return msg
+
+
+def confirmation_message(settings: Settings, esc: Any, due: dt.datetime, link: str | None = None) -> EmailMessage:
+    """``link``: the requester's status page (helpcenter.support.statuslink), when it can be made."""
+    return _to_requester(settings, esc, f"我们已收到您的求助 {esc.reference}",
+                         f"我们已收到您的求助，编号 {esc.reference}。\n主题：{esc.subject}\n\n"
+                         f"客服预计在 {due:%Y-%m-%d %H:%M}（{settings.support_timezone}）前回复您。", link)
 
 
 def reply_message(settings: Settings, esc: Any, body: str, link: str | None = None) -> EmailMessage:
     """An agent's reply, as the requester reads it in their mailbox."""
-    msg = EmailMessage()
-    msg["Subject"] = one_line(f"[{settings.site_name}] 客服回复了您的求助 {esc.reference}：{esc.subject}")
-    msg["From"] = settings.mail_from
-    msg["To"] = esc.email
-    msg.set_content(
-        f"您好{('，' + esc.name) if esc.name else ''}：\n\n"
-        f"客服回复了您的求助（编号 {esc.reference}）：\n\n{body}\n\n"
-        f"{_follow_up(link)}\n\n{settings.site_name}\n"
-    )
-    return msg
+    return _to_requester(settings, esc, f"客服回复了您的求助 {esc.reference}：{esc.subject}",
+                         f"客服回复了您的求助（编号 {esc.reference}）：\n\n{body}", link)
 
 
 def support_message(settings: Settings, esc: Any, due: dt.datetime) -> EmailMessage:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,6 +25,7 @@ from ..engine.text import get_tokenizer
 from ..support import inbox, tickets
 from ..support import staff as accounts
 from ..support.storage import StorageUnavailable
+from . import uploads
 from .auth import no_store, role_required
 
 bp = Blueprint("inbox", __name__, url_prefix="/admin/inbox")
@@ -41,7 +41,6 @@ STATUS_NAMES = {"new": "新建", "open": "处理中", "pending": "等待回复",
 SETTABLE = ("open", "pending", "closed")  # by hand; "solved" goes through the solve form
 DELIVERY_NAMES = {"pending": "等待发送", "sending": "发送中", "delivered": "已送达", "failed": "发送失败"}
 CHANNEL_NAMES = {"support_email": "发给客服邮箱", "confirmation_email": "给求助人的确认邮件", "webhook": "Webhook"}
-IMAGE_CSP = "default-src 'none'; img-src 'self'; sandbox"
 
 
 def _index_info() -> tuple[dict[str, str], dict[str, str]]:
@@ -221,20 +220,7 @@ def screenshot(reference: str, stored_name: str):  # type: ignore[no-untyped-def
     except StorageUnavailable as exc:
         log.error("inbox: database unavailable: %s", exc)
         abort(503)
-    # Only a name stored for this request; the path comes from the database row, not the URL.
-    att = next((a for a in (esc.attachments if esc else []) if a.stored_name == stored_name), None)
-    if att is None:
-        abort(404)
-    folder = current_app.extensions["hc_upload_dir"]
-    path = folder / att.stored_name
-    if path.parent != folder or not path.is_file():
-        abort(404)  # purged by retention, or removed by hand
-    resp = send_file(path, mimetype=att.content_type, conditional=False, etag=False, max_age=0)
-    disposition = "inline" if att.content_type.startswith("image/") else "attachment"
-    resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(att.original_name, safe='')}"
-    resp.headers["Content-Security-Policy"] = IMAGE_CSP
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    return uploads.send_attachment(esc.attachments if esc else [], stored_name)
 
 
 @bp.app_context_processor

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import TextAreaField
@@ -28,7 +27,6 @@ from ..support.storage import StorageUnavailable
 from . import limiter, tracking, uploads
 from .errors import Coded
 from .escalate import multi_line, no_controls
-from .inbox import IMAGE_CSP
 
 bp = Blueprint("status", __name__, url_prefix=statuslink.PATH.rstrip("/"))
 log = logging.getLogger(__name__)
@@ -217,17 +215,4 @@ def reopen(token: str):  # type: ignore[no-untyped-def]
 @status_limit
 def screenshot(token: str, stored_name: str):  # type: ignore[no-untyped-def]
     esc = _find_or_503(token)
-    # Only a name stored for this request; the path comes from the database row, not the URL.
-    att = next((a for a in esc.attachments if a.stored_name == stored_name), None)
-    if att is None:
-        abort(404)
-    folder = current_app.extensions["hc_upload_dir"]
-    path = folder / att.stored_name
-    if path.parent != folder or not path.is_file():
-        abort(404)  # purged by retention, or removed by hand
-    resp = send_file(path, mimetype=att.content_type, conditional=False, etag=False, max_age=0)
-    disposition = "inline" if att.content_type.startswith("image/") else "attachment"
-    resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(att.original_name, safe='')}"
-    resp.headers["Content-Security-Policy"] = IMAGE_CSP
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    return uploads.send_attachment(esc.attachments, stored_name)

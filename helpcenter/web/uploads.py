@@ -22,11 +22,12 @@ from __future__ import annotations
 import io
 import secrets
 import tempfile
+from urllib.parse import quote
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Request, current_app, request
+from flask import Request, Response, abort, current_app, request, send_file
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from PIL import Image, ImageOps, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
@@ -316,3 +317,26 @@ def held(token: str, remove: list[str], visit: str) -> tuple[list[Upload], list[
 def describe(uploads: list[Upload]) -> list[dict[str, str]]:
     """What the form lists under “已附上”."""
     return [{"name": u.original_name, "size": _human(len(u.data)), "pending": u.pending or ""} for u in uploads]
+
+
+# A stored screenshot is shown as an image and nothing else: no script, no plugin, no frame.
+IMAGE_CSP = "default-src 'none'; img-src 'self'; sandbox"
+
+
+def send_attachment(attachments: Any, stored_name: str) -> Response:
+    """One of ``attachments`` (a request's own rows) by its stored name, for the inbox and the
+    requester's page. The path comes from the database row, never from the URL; an unknown name
+    or a file purged by retention (or removed by hand) is a 404. Never cached, never sniffed."""
+    att = next((a for a in attachments if a.stored_name == stored_name), None)
+    if att is None:
+        abort(404)
+    folder = current_app.extensions["hc_upload_dir"]
+    path = folder / att.stored_name
+    if path.parent != folder or not path.is_file():
+        abort(404)
+    resp = send_file(path, mimetype=att.content_type, conditional=False, etag=False, max_age=0)
+    disposition = "inline" if att.content_type.startswith("image/") else "attachment"
+    resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(att.original_name, safe='')}"
+    resp.headers["Content-Security-Policy"] = IMAGE_CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
