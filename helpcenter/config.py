@@ -55,6 +55,10 @@ class Settings:
     keyword_weight: float = _setting(
         0.05, "Weight of the character n-gram BM25 score, scaled to the query's best match.")
     jieba_weight: float = _setting(0.0, "Weight of the jieba-token BM25 score, scaled the same way.")
+    pinyin: int = _setting(1, "1: read pinyin queries and homophone typos through their sound (0: off, for comparison).")
+    pinyin_weight: float = _setting(
+        0.02, "Weight of the pinyin BM25 score for Chinese queries (homophone typos share the sound); a query "
+        "typed as pinyin weighs it like the characters.")
     candidates: int = _setting(50, "Passages taken from each retriever before fusion.")
     confident_floor: float = _setting(
         0.90, "Best-passage cosine similarity below which search says it has no confident answer."

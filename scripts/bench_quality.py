@@ -1,6 +1,6 @@
 """Search quality on third-party Chinese customer-service data and on our held-out set.
 
-Usage: scripts/bench-quality [--sets bq_corpus,insuranceqa_zh,heldout] [--insurance-sample N]
+Usage: scripts/bench-quality [--sets bq_corpus,insuranceqa_zh,heldout,multi] [--insurance-sample N]
                              [--half A|B|all] [--methods keyword,dense,hybrid] [--bench DIR]
 
 For each set: import the corpus with `helpcenter import` (into a cache folder, never into
@@ -39,7 +39,9 @@ METHODS = {
     "keyword": {"retrieval": "keyword"},
     "dense": {"retrieval": "dense"},
     "hybrid": {},  # the shipped default configuration
+    "hybrid-no-pinyin": {"pinyin": 0},  # the same without reading sounds (engine.pinyin)
 }
+MULTI_KEYS = ("hit@1", "hit@3", "mrr@10", "confident", "confident right")
 
 
 def half_of(query_id: str) -> str:
@@ -162,6 +164,44 @@ def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]
     return rows
 
 
+def run_multi(articles: Path, index: Path, base: Settings, methods: list[str], user_dict: str,
+              half: str) -> list[dict[str, Any]]:
+    """The held-out pinyin / homophone / English / mixed queries on the shipped articles, one row
+    per kind and method: right first, right in the top 3, MRR@10, the share answered
+    confidently and the share of those that are right."""
+    queries = read_queries(ROOT / "tests/eval/queries_multi.jsonl")
+    kinds = {json.loads(line)["id"]: json.loads(line)["kind"]
+             for line in (ROOT / "tests/eval/queries_multi.jsonl").read_text("utf-8").splitlines() if line.strip()}
+    if half != "all":
+        queries = [q for q in queries if half_of(q["id"]) == half]
+    qrels = read_qrels(ROOT / "tests/eval/qrels_multi.tsv")
+    settings = base.with_overrides(articles_dir=str(articles), index_dir=str(index), user_dict=user_dict)
+    embedder = embedder_for(settings)
+    build_index(settings, embedder)
+    rows = []
+    for method in methods:
+        searcher = Searcher(settings.with_overrides(**METHODS[method]), embedder)
+        per: dict[str, dict[str, float]] = {}
+        for q in queries:
+            r = searcher.search(q["text"], 10)
+            ranked, relevant = [h.id for h in r.results], qrels.get(q["id"], set())
+            first = next((i for i, a in enumerate(ranked) if a in relevant), None)
+            for kind in (kinds[q["id"]], "all"):
+                t = per.setdefault(kind, dict.fromkeys(("n", *MULTI_KEYS), 0.0))
+                t["n"] += 1
+                t["hit@1"] += first == 0
+                t["hit@3"] += first is not None and first < 3
+                t["mrr@10"] += 0.0 if first is None else 1.0 / (first + 1)
+                t["confident"] += r.confident
+                t["confident right"] += r.confident and first == 0
+        for kind, t in per.items():
+            row: dict[str, Any] = {"set": f"multi:{kind}", "method": method, "queries": int(t["n"])}
+            row.update({k: t[k] / t["n"] for k in ("hit@1", "hit@3", "mrr@10", "confident")})
+            row["confident right"] = t["confident right"] / t["confident"] if t["confident"] else float("nan")
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["set"], r["method"]))
+
+
 def txtai_peer(name: str, articles: Path, queries: list[dict[str, str]],
                qrels: dict[str, dict[str, set[str]]], base: Settings) -> dict[str, Any] | None:
     """txtai's hybrid (its BM25 + dense, default weights) over the same articles with the
@@ -211,13 +251,13 @@ def txtai_peer(name: str, articles: Path, queries: list[dict[str, str]],
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default="bq_corpus,insuranceqa_zh,heldout")
+    ap.add_argument("--sets", default="bq_corpus,insuranceqa_zh,heldout,multi")
     ap.add_argument("--bench", default=str(ROOT.parent / "shared" / "bench"))
     ap.add_argument("--work", default=os.path.expanduser("~/.cache/helpcenter/bench"))
     ap.add_argument("--insurance-sample", type=int, default=5000,
                     help="answers kept from insuranceqa_zh (all relevant + random others); 0 = all 10,000")
     ap.add_argument("--half", choices=["A", "B", "all"], default="B")
-    ap.add_argument("--methods", default="keyword,dense,hybrid,txtai",
+    ap.add_argument("--methods", default="keyword,dense,hybrid,hybrid-no-pinyin,txtai",
                     help="txtai = txtai's hybrid as a peer, where txtai is installed")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args()
@@ -226,7 +266,13 @@ def main() -> None:
     methods = args.methods.split(",")
     bench, work = Path(args.bench), Path(args.work)
     rows: list[dict[str, Any]] = []
+    multi: list[dict[str, Any]] = []
     for name in args.sets.split(","):
+        if name == "multi":
+            multi = run_multi(ROOT / "articles", work / "heldout-index", base,
+                              [m for m in methods if m in METHODS], str(ROOT / "articles" / "_dictionary.txt"),
+                              args.half)
+            continue
         if name == "heldout":
             queries = read_queries(ROOT / "tests/eval/queries.jsonl")
             qrels = {"strict": read_qrels(ROOT / "tests/eval/qrels.tsv")}
@@ -259,6 +305,15 @@ def main() -> None:
     for r in rows:
         print(f"| {r['set']} | {r['method']} | {r['queries']} | "
               + " | ".join(f"{r[k]:.3f}" if k in r else "—" for k in keys) + " |")
+    if multi:
+        print("\nheld-out pinyin, homophone, English and mixed queries (tests/eval/queries_multi.jsonl), "
+              "by kind; `confident right` = share of confident answers whose first result is right")
+        print(f"| set | method | queries | {' | '.join(MULTI_KEYS)} |")
+        print("|---|---|---|" + "---|" * len(MULTI_KEYS))
+        for r in multi:
+            print(f"| {r['set']} | {r['method']} | {r['queries']} | "
+                  + " | ".join(f"{r[k]:.2f}" for k in MULTI_KEYS) + " |")
+    rows += multi
     calibrated = [r for r in rows if "calibration" in r]
     for rule, values in (("floor", FLOORS), ("margin", MARGINS)) if calibrated else ():
         fixed = (f"margin {base.confident_margin:.3f}" if rule == "floor" else f"floor {base.confident_floor:.2f}")

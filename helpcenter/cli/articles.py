@@ -109,12 +109,17 @@ def search(ctx: click.Context, query: str, k: int, as_json: bool, index_dir: str
     except IndexError_ as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
-        out = {"results": [{"id": h.id, "title": h.title, "category": h.category, "score": h.score,
+        out = {"understood_as": response.understood_as, "understood_kind": response.understood_kind,
+               "results": [{"id": h.id, "title": h.title, "category": h.category, "score": h.score,
                             "snippet": h.snippet, "confident": h.confident} for h in response.results]}
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
     if response.truncated:
         click.echo(f"(query cut to {settings.max_query_chars} characters)")
+    if response.understood_kind == "pinyin":
+        click.echo(f"按 {response.understood_as} 搜索 (read as pinyin)")
+    elif response.understood_kind == "homophone":
+        click.echo(f"您是不是要找：{response.understood_as} (searched instead: homophone typo)")
     if not response.confident:
         click.echo("没有找到确切答案 (no confident answer); closest articles:")
     for rank, h in enumerate(response.results, 1):

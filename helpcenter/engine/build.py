@@ -24,11 +24,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..config import Settings
+from . import pinyin
 from .bm25 import BM25
 from .content import Collection, Problem, load_articles
 from .embed import Embedder, embedder_for, identity_for
 from .index import (
     BUILDS,
+    PINYIN_FIELD,
     FORMAT_VERSION,
     IndexError_,
     LoadedIndex,
@@ -106,8 +108,27 @@ def _load_live(index_dir: Path) -> LoadedIndex | None:
 
 def _keyword_fingerprints(dictionary: str) -> dict[str, str]:
     """What each keyword field's counts depend on: jieba on the user dictionary (and the
-    normaliser), character n-grams on the normaliser alone."""
-    return {"jieba": dictionary, "chars": dictionary_fingerprint(None)}
+    normaliser), character n-grams on the normaliser alone, pinyin also on its own rules."""
+    return {"jieba": dictionary, "chars": dictionary_fingerprint(None),
+            PINYIN_FIELD: f"{dictionary}:{pinyin.RULES_VERSION}"}
+
+
+def _pinyin_vocab(passages: list[Passage], words: BM25, tokenizer: Any,
+                  norm: Callable[[Passage], str]) -> pinyin.PinyinVocab:
+    """Sound → words for pinyin queries: every word of our passages (how many passages use it,
+    from the keyword index), word pairs of titles, questions and headings (context: 重置+密码),
+    and jieba's common words. Pairs come from those short texts only: cutting every body again
+    would cost a large corpus a minute per build."""
+    df = np.asarray((words.weights > 0).sum(axis=0)).ravel()
+    counts = {term: int(df[col]) for term, col in words.vocab.items()}
+    phrases: dict[str, int] = {}
+    for p in passages:
+        seq = tokenizer.words(norm(p) if p.kind != "section" else normalise(p.text.split("\n", 1)[0]),
+                              normalised=True)
+        for a, b in zip(seq, seq[1:]):
+            if len(a) + len(b) <= pinyin.MAX_SYLLABLES_PER_WORD:
+                phrases[a + b] = phrases.get(a + b, 0) + 1
+    return pinyin.PinyinVocab.build(counts, tokenizer.frequencies(), phrases)
 
 
 def _previous_counts(live: LoadedIndex | None, expected: dict[str, str]) -> dict[str, tuple[sp.csr_matrix, dict[str, int]]]:
@@ -288,12 +309,23 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                     jieba.append(get_tokenizer(user_dict))
                 return jieba[0].tokens(norm(p), normalised=True)
 
+            def sounds(p: Passage) -> list[str]:
+                if not jieba:
+                    jieba.append(get_tokenizer(user_dict))
+                return pinyin.text_terms(jieba[0].words(norm(p), normalised=True))
+
             cutters: dict[str, Callable[[Passage], list[str]]] = {
                 "jieba": words,
                 "chars": lambda p: char_ngrams(norm(p), normalised=True),
+                PINYIN_FIELD: sounds,
             }
             keyword = {name: _keyword_index(passages, cut, previous_counts.get(name), previous_rows)
                        for name, cut in cutters.items()}
+
+        with timer.stage("pinyin"):
+            if not jieba:
+                jieba.append(get_tokenizer(user_dict))
+            vocab = _pinyin_vocab(passages, keyword["jieba"], jieba[0], norm)
 
         with timer.stage("embed"):
             # The model is loaded only if something needs embedding.
@@ -354,7 +386,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 grown = grow_ann(live, vectors, [p.key for p in passages])
             tmp = index_dir / BUILDS / f".tmp-{build_id}"
             write_build(tmp, manifest, vectors, settings.ann, keyword, passages_json, articles_json,
-                        categories_json, user_dict, grown)
+                        categories_json, user_dict, grown, pinyin=vocab)
             # The term counts beside the keyword index are a cache for the next build, not
             # part of the index: never checksummed, never required.
             (tmp / KEYWORD_CACHE).write_text(json.dumps(made_with), "utf-8")

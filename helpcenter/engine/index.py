@@ -30,6 +30,7 @@ import numpy as np
 
 from ..fsutil import fsync_dir
 from .bm25 import BM25
+from .pinyin import PinyinVocab
 
 FORMAT_VERSION = 3  # 2: keyword fields jieba + chars; 3: slots.npy (graph indexes grow)
 CURRENT = "current"
@@ -37,6 +38,11 @@ BUILDS = "builds"
 KEYWORD_FIELDS = ("jieba", "chars")
 DATA_FILES = ("vectors.faiss", "slots.npy", *[f for field in KEYWORD_FIELDS for f in BM25.files(field)], "passages.json",
               "articles.json", "categories.json", "dictionary.txt")
+# Added in a later release without a format change, so a build made before it still loads (and
+# its vectors are reused by the next build): without them search has no pinyin (engine.pinyin).
+PINYIN_FIELD = "pinyin"
+PINYIN_VOCAB = "pinyin_vocab.json"
+OPTIONAL_FILES = (*BM25.files(PINYIN_FIELD), PINYIN_VOCAB)
 
 
 class IndexError_(RuntimeError):
@@ -101,13 +107,14 @@ class LoadedIndex:
     manifest: dict[str, Any]
     ann: faiss.Index
     vectors: np.ndarray  # as stored in ``ann``: one row per slot
-    keyword: dict[str, BM25]  # field name -> BM25 (jieba tokens, character n-grams)
+    keyword: dict[str, BM25]  # field name -> BM25 (jieba tokens, character n-grams, pinyin if built)
     passages: list[dict[str, Any]]
     articles: dict[str, dict[str, Any]]
     categories: dict[str, dict[str, Any]]
     # Slot in ``ann`` -> passage row, -1 where the passage is gone (a grown graph index).
     slot_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     rows_by_article: dict[str, list[int]] = field(default_factory=dict)
+    pinyin: PinyinVocab | None = None  # sound -> words of this corpus (None: built before pinyin)
     exact: bool = field(init=False)  # flat index: scanning ``vectors`` directly is the search
     row_slots: np.ndarray | None = field(init=False)  # passage row -> slot; None when equal
 
@@ -198,7 +205,8 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
             f"this version reads {FORMAT_VERSION}: rebuild with `helpcenter build-index`"
         )
     files = manifest.get("files", {})
-    for name in DATA_FILES:
+    optional = [name for name in OPTIONAL_FILES if name in files]  # listed: then required like the rest
+    for name in (*DATA_FILES, *optional):
         path = folder / name
         if not path.is_file():
             raise IndexCorrupt(f"{path} is missing")
@@ -212,7 +220,14 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
     articles = _read_json(folder / "articles.json")
     categories = _read_json(folder / "categories.json")
     keyword = {}
-    for field_name in KEYWORD_FIELDS:
+    pinyin = None
+    fields = [*KEYWORD_FIELDS, *([PINYIN_FIELD] if set(OPTIONAL_FILES) <= set(optional) else [])]
+    if PINYIN_FIELD in fields:
+        try:
+            pinyin = PinyinVocab.from_json(_read_json(folder / PINYIN_VOCAB))
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise IndexCorrupt(f"{folder}/{PINYIN_VOCAB} cannot be read: {exc}") from None
+    for field_name in fields:
         try:
             keyword[field_name] = BM25.load(folder, field_name)
         except Exception as exc:  # numpy/scipy raise many types for bad files
@@ -229,7 +244,8 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
         )
     if ann.d != manifest.get("dim"):
         raise IndexCorrupt(f"{folder}: vectors have dimension {ann.d}, manifest says {manifest.get('dim')}")
-    return LoadedIndex(folder, manifest, ann, vectors_of(ann), keyword, passages, articles, categories, slot_rows)
+    return LoadedIndex(folder, manifest, ann, vectors_of(ann), keyword, passages, articles, categories, slot_rows,
+                       pinyin=pinyin)
 
 
 def _read_slots(path: Path) -> np.ndarray:
@@ -301,7 +317,7 @@ def load_current(index_dir: Path) -> LoadedIndex:
 def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann_kind: str,
                 keyword: dict[str, BM25], passages: list[dict[str, Any]], articles: dict[str, Any],
                 categories: dict[str, Any], dictionary: Path | None,
-                grown: tuple[faiss.Index, np.ndarray] | None = None) -> None:
+                grown: tuple[faiss.Index, np.ndarray] | None = None, pinyin: PinyinVocab | None = None) -> None:
     """Write every file, fsync them, then the manifest (with checksums) last.
 
     ``grown`` is the previous build's graph index grown by :func:`grow_ann`; without
@@ -327,9 +343,13 @@ def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann
         shutil.copyfile(dictionary, folder / "dictionary.txt")
     else:
         (folder / "dictionary.txt").write_text("", "utf-8")
-    manifest = dict(manifest, files={name: sha256_file(folder / name) for name in DATA_FILES})
+    names = list(DATA_FILES)
+    if pinyin is not None and PINYIN_FIELD in keyword:
+        (folder / PINYIN_VOCAB).write_text(json.dumps(pinyin.as_json(), ensure_ascii=False), "utf-8")
+        names += OPTIONAL_FILES
+    manifest = dict(manifest, files={name: sha256_file(folder / name) for name in names})
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
-    for name in (*DATA_FILES, "manifest.json"):
+    for name in (*names, "manifest.json"):
         with open(folder / name, "rb") as f:
             os.fsync(f.fileno())
     fsync_dir(folder)

@@ -22,7 +22,8 @@ import numpy as np
 
 from ..config import Settings
 from .embed import Embedder, embedder_for, identity_for
-from .index import IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
+from . import pinyin
+from .index import PINYIN_FIELD, IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
 from .text import Tokenizer, char_ngrams, get_tokenizer, normalise
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,15 @@ class SearchResponse:
     truncated: bool = False
     build_id: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    # What was searched instead of the text typed: pinyin read as Chinese ("pinyin"), or
+    # homophone typos fixed ("homophone"); shown as "按 重置密码 搜索" / "您是不是要找".
+    understood_as: str | None = None
+    understood_kind: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "query": self.query, "confident": self.confident, "truncated": self.truncated,
+            "understood_as": self.understood_as, "understood_kind": self.understood_kind,
             "results": [h.as_json() for h in self.results],
         }
 
@@ -191,6 +197,38 @@ class Searcher:
         if cached is not None:
             timings["total"] = time.perf_counter() - t0
             return replace(cached, query=query, truncated=truncated, timings=timings)
+        t = time.perf_counter()
+        sound = idx.pinyin if s.pinyin else None  # None: a build made before pinyin, or switched off
+        words = self._tokenizer(idx).words(norm, normalised=True) if sound else []
+        reading = sound.rewrite(norm) if sound and pinyin.is_pinyin(norm) else None
+        timings["pinyin"] = time.perf_counter() - t
+        if reading is not None:  # typed without an IME: search the Chinese it reads as
+            hits, confident = self._rank(idx, reading[0], k, timings, pinyin.terms(reading[1]), typed_pinyin=True)
+            understood: tuple[str | None, str | None] = (reading[0], "pinyin")
+        else:
+            hits, confident = self._rank(idx, norm, k, timings, pinyin.text_terms(words) if sound else [])
+            understood = (None, None)
+            fixed = sound.correct(norm) if sound and not confident else None
+            if fixed:  # a homophone typo: search the fix too, and keep it only if it answers better
+                t = time.perf_counter()
+                alt, alt_confident = self._rank(idx, fixed, k, {}, pinyin.text_terms(
+                    self._tokenizer(idx).words(fixed, normalised=True)))
+                timings["homophone"] = time.perf_counter() - t
+                if alt and (alt_confident or not hits or alt[0].score > hits[0].score):
+                    hits, confident, understood = alt, alt_confident, (fixed, "homophone")
+        timings["total"] = time.perf_counter() - t0
+        response = SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings, *understood)
+        with self._lock:
+            self._answers[key] = response
+            if len(self._answers) > ANSWER_CACHE_SIZE:
+                self._answers.popitem(last=False)
+        return response
+
+    def _rank(self, idx: LoadedIndex, norm: str, k: int, timings: dict[str, float], sounds: list[str],
+              typed_pinyin: bool = False) -> tuple[list[Hit], bool]:
+        """The ranked, trimmed hits for normalised text and whether the first is a confident
+        answer. ``sounds``: the query's pinyin terms (weighted up when it was typed as pinyin)."""
+        s = self.settings
         n = len(idx.passages)
         cand = min(s.candidates, n)
 
@@ -214,7 +252,7 @@ class Searcher:
 
         t = time.perf_counter()
         tokens = self._tokenizer(idx).tokens(norm, normalised=True)
-        kw = self._keyword_scores(idx, norm, tokens)
+        kw = self._keyword_scores(idx, norm, tokens, sounds, typed_pinyin)
         kw_ids: list[int] = []
         if s.retrieval != "dense":
             top = np.argpartition(-kw, cand - 1)[:cand] if cand < n else np.arange(n)
@@ -230,17 +268,10 @@ class Searcher:
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         hits = [self._hit(idx, qvec, tokens, art, score) for art, score in ranked[:k]]
         timings["fuse"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
         # Close enough to a passage, and clearly ahead of the next article (see README).
         leads = s.fusion == "rrf" or len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= s.confident_margin
         confident = bool(hits) and hits[0].confident and leads
-        hits = self._trim(hits, confident)
-        response = SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings)
-        with self._lock:
-            self._answers[key] = response
-            if len(self._answers) > ANSWER_CACHE_SIZE:
-                self._answers.popitem(last=False)
-        return response
+        return self._trim(hits, confident), confident
 
     def _trim(self, hits: list[Hit], confident: bool) -> list[Hit]:
         """Leave out the tail nobody should have to read: articles far below the best, and
@@ -254,18 +285,24 @@ class Searcher:
             hits = hits[: s.max_guesses]
         return hits
 
-    def _keyword_scores(self, idx: LoadedIndex, norm: str, tokens: list[str]) -> np.ndarray:
-        """Per passage: each field's BM25 scaled to this query's best match, weighted."""
+    def _keyword_scores(self, idx: LoadedIndex, norm: str, tokens: list[str], sounds: list[str] = (),  # type: ignore[assignment]
+                        typed_pinyin: bool = False) -> np.ndarray:
+        """Per passage: each field's BM25 scaled to this query's best match, weighted. The pinyin
+        field counts as much as the characters when the query was typed as pinyin (its Chinese is
+        only our guess), and a little otherwise (a homophone typo still shares its sound)."""
         s = self.settings
         total = np.zeros(len(idx.passages), dtype=np.float32)
         fields = (("chars", s.keyword_weight, char_ngrams(norm, normalised=True)),
-                  ("jieba", s.jieba_weight, tokens))
+                  ("jieba", s.jieba_weight, tokens),
+                  (PINYIN_FIELD, s.keyword_weight if typed_pinyin else s.pinyin_weight, list(sounds)))
         # Ranking by keywords alone (keyword-only retrieval, RRF): both fields count equally.
         equal = s.retrieval == "keyword" or s.fusion == "rrf"
         for name, weight, terms in fields:
             weight = 1.0 if equal else weight
             if weight <= 0:
                 continue
+            if name not in idx.keyword or not terms:
+                continue  # a build made before the pinyin field
             raw = idx.keyword[name].scores(terms)
             top = float(raw.max()) if len(raw) else 0.0
             if top > 0:

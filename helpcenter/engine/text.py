@@ -114,6 +114,17 @@ class Tokenizer:
                 if word and word.lower() != word:
                     self._jieba.add_word(word.lower())
 
+    def frequencies(self) -> dict[str, int]:
+        """jieba's word frequencies (its dictionary and ours): common words for pinyin readings."""
+        return self._jieba.FREQ
+
+    def words(self, text: str, normalised: bool = False) -> list[str]:
+        """The text as a sequence of words (jieba's precise cut, no overlaps), stop words kept:
+        what is read aloud, for the pinyin field and for phrases (engine.pinyin)."""
+        if not normalised:
+            text = normalise(text)
+        return [t for t in self._jieba.cut(text, HMM=False) if _WORD_RE.search(t)]
+
     def tokens(self, text: str, normalised: bool = False) -> list[str]:
         """Keyword tokens: search-mode jieba cut; punctuation, spaces and stop words dropped."""
         if not normalised:
