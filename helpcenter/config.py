@@ -55,6 +55,9 @@ class Settings:
     keyword_weight: float = _setting(
         0.05, "Weight of the character n-gram BM25 score, scaled to the query's best match.")
     jieba_weight: float = _setting(0.0, "Weight of the jieba-token BM25 score, scaled the same way.")
+    confidence: str = _setting(
+        "calibrated", "`calibrated`: an answer is confident when the shipped calibration's P(first result is right) "
+        "reaches its threshold (for the model it was fitted with); `floor`: by confident_floor and confident_margin.")
     pinyin: int = _setting(1, "1: read pinyin queries and homophone typos through their sound (0: off, for comparison).")
     pinyin_weight: float = _setting(
         0.02, "Weight of the pinyin BM25 score for Chinese queries (homophone typos share the sound); a query "
@@ -134,6 +137,8 @@ class Settings:
     )
 
     def validate(self) -> "Settings":
+        if self.confidence not in {"calibrated", "floor"}:
+            raise ConfigError(f"confidence: unknown value {self.confidence!r} (use calibrated or floor)")
         if self.fusion not in {"rrf", "score"}:
             raise ConfigError(f"fusion: unknown value {self.fusion!r} (use score or rrf)")
         if self.embed_backend not in {"onnx", "onnx-int8", "torch"}:

@@ -1,7 +1,8 @@
 import pytest
 
 from helpcenter.engine.embed import HashEmbedder
-from helpcenter.engine.search import Searcher, make_snippet
+from helpcenter.engine.search import Searcher
+from helpcenter.engine.snippets import make_snippet
 
 
 @pytest.fixture

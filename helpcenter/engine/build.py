@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from ..config import Settings
 from . import pinyin
-from .bm25 import BM25
+from .keywords import KEYWORD_CACHE, keyword_fingerprints, keyword_index, pinyin_vocab, previous_counts
 from .content import Collection, Problem, load_articles
 from .embed import Embedder, embedder_for, identity_for
 from .index import (
@@ -52,7 +52,6 @@ from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise
 # questions are question-like, so they match queries symmetrically.
 ROLE_FOR_KIND = {"title": "query", "question": "query", "section": "passage"}
 RELATED_PER_ARTICLE = 4
-KEYWORD_CACHE = "keyword-counts.json"  # what the cached term counts were made with
 RENDER_VERSION = 1  # bump when render_article changes, so cached HTML is redone
 
 
@@ -104,74 +103,6 @@ def _load_live(index_dir: Path) -> LoadedIndex | None:
         return load_current(index_dir)
     except IndexError_:
         return None
-
-
-def _keyword_fingerprints(dictionary: str) -> dict[str, str]:
-    """What each keyword field's counts depend on: jieba on the user dictionary (and the
-    normaliser), character n-grams on the normaliser alone, pinyin also on its own rules."""
-    return {"jieba": dictionary, "chars": dictionary_fingerprint(None),
-            PINYIN_FIELD: f"{dictionary}:{pinyin.RULES_VERSION}"}
-
-
-def _pinyin_vocab(passages: list[Passage], words: BM25, tokenizer: Any,
-                  norm: Callable[[Passage], str]) -> pinyin.PinyinVocab:
-    """Sound → words for pinyin queries: every word of our passages (how many passages use it,
-    from the keyword index), word pairs of titles, questions and headings (context: 重置+密码),
-    and jieba's common words. Pairs come from those short texts only: cutting every body again
-    would cost a large corpus a minute per build."""
-    df = np.asarray((words.weights > 0).sum(axis=0)).ravel()
-    counts = {term: int(df[col]) for term, col in words.vocab.items()}
-    phrases: dict[str, int] = {}
-    for p in passages:
-        seq = tokenizer.words(norm(p) if p.kind != "section" else normalise(p.text.split("\n", 1)[0]),
-                              normalised=True)
-        for a, b in zip(seq, seq[1:]):
-            if len(a) + len(b) <= pinyin.MAX_SYLLABLES_PER_WORD:
-                phrases[a + b] = phrases.get(a + b, 0) + 1
-    return pinyin.PinyinVocab.build(counts, tokenizer.frequencies(), phrases)
-
-
-def _previous_counts(live: LoadedIndex | None, expected: dict[str, str]) -> dict[str, tuple[sp.csr_matrix, dict[str, int]]]:
-    """Per keyword field, the live build's term counts (rows in its passage order) and
-    vocabulary, where they were counted under the same rules."""
-    if live is None:
-        return {}
-    try:
-        made_with = json.loads((live.path / KEYWORD_CACHE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    out = {}
-    for field_name, fingerprint in expected.items():
-        counts = BM25.load_counts(live.path, field_name) if made_with.get(field_name) == fingerprint else None
-        vocab = live.keyword[field_name].vocab
-        if counts is not None and counts.shape == (len(live.passages), len(vocab)):
-            out[field_name] = (counts, vocab)
-    return out
-
-
-def _keyword_index(passages: list[Passage], cut: Callable[[Passage], list[str]],
-                   previous: tuple[sp.csr_matrix, dict[str, int]] | None,
-                   previous_rows: dict[str, int]) -> BM25:
-    """BM25 for one field: rows of unchanged passages are copied, only the rest are cut."""
-    old_counts, old_vocab = previous if previous is not None else (None, {})
-    vocab = dict(old_vocab)
-    kept = [previous_rows[p.key] for p in passages if old_counts is not None and p.key in previous_rows]
-    todo = [p for p in passages if old_counts is None or p.key not in previous_rows]
-    fresh = BM25.count([cut(p) for p in todo], vocab)
-    if old_counts is None:
-        return BM25.from_counts(fresh, vocab)
-    copied = old_counts[kept]
-    copied.resize((len(kept), len(vocab)))
-    # Stacked as [copied; fresh]; put every row back at its passage's place.
-    place, n_kept, n_fresh = [], 0, len(kept)
-    for p in passages:
-        if p.key in previous_rows:
-            place.append(n_kept)
-            n_kept += 1
-        else:
-            place.append(n_fresh)
-            n_fresh += 1
-    return BM25.from_counts(sp.vstack([copied, fresh], format="csr")[place], vocab)
 
 
 def _previous_vectors(live: LoadedIndex | None, index_dir: Path, model: str) -> dict[str, np.ndarray]:
@@ -293,8 +224,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
 
         with timer.stage("tokenise"):
             dict_fp = dictionary_fingerprint(user_dict)
-            made_with = _keyword_fingerprints(dict_fp)
-            previous_counts = _previous_counts(live, made_with)
+            made_with = keyword_fingerprints(dict_fp)
+            earlier = previous_counts(live, made_with)
             previous_rows = {p["key"]: i for i, p in enumerate(live.passages)} if live else {}
             normalised: dict[str, str] = {}
             jieba: list[Any] = []  # its dictionary takes a second to load: only if a passage needs it
@@ -319,13 +250,13 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 "chars": lambda p: char_ngrams(norm(p), normalised=True),
                 PINYIN_FIELD: sounds,
             }
-            keyword = {name: _keyword_index(passages, cut, previous_counts.get(name), previous_rows)
+            keyword = {name: keyword_index(passages, cut, earlier.get(name), previous_rows)
                        for name, cut in cutters.items()}
 
         with timer.stage("pinyin"):
             if not jieba:
                 jieba.append(get_tokenizer(user_dict))
-            vocab = _pinyin_vocab(passages, keyword["jieba"], jieba[0], norm)
+            vocab = pinyin_vocab(passages, keyword["jieba"], jieba[0], norm)
 
         with timer.stage("embed"):
             # The model is loaded only if something needs embedding.

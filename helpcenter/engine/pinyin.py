@@ -106,21 +106,46 @@ def reading(word: str) -> list[str]:
     return [s for s in lazy_pinyin(word, errors="ignore") if s.isascii() and s.isalpha()]
 
 
-def terms(syllable_seq: Sequence[str]) -> list[str]:
-    """Keyword terms of a syllable sequence: each syllable, and each pair as ``a_b``."""
+def terms(syllable_seq: Sequence[str], unigrams: bool = True) -> list[str]:
+    """Keyword terms of a syllable sequence: each syllable, and each pair as ``a_b``. A Chinese
+    query asks for the pairs only: one syllable is shared by dozens of characters (晴 and 请
+    are both ``qing``), so alone it matches nearly anything."""
     seq = list(syllable_seq)
-    return seq + [f"{a}_{b}" for a, b in zip(seq, seq[1:])]
+    return (seq if unigrams else []) + [f"{a}_{b}" for a, b in zip(seq, seq[1:])]
 
 
-def text_terms(words: Iterable[str]) -> list[str]:
-    """The pinyin field of text already cut into words (Latin words pass through unchanged)."""
+def text_terms(words: Iterable[str], unigrams: bool = True) -> list[str]:
+    """The pinyin field of text already cut into words (pinyin words split into syllables);
+    ``unigrams`` False for a Chinese query (see :func:`terms`)."""
     seq: list[str] = []
     for w in words:
         if HAN_RE.search(w):
             seq += reading(w)
         elif w.isascii() and w.isalpha() and is_pinyin(w):
             seq += _split(w) or []
-    return terms(seq)
+    return terms(seq, unigrams)
+
+
+_COMMON: dict[tuple[int, int], dict[str, dict[str, list[Any]]]] = {}
+
+
+def _common_readings(freq: dict[str, int]) -> dict[str, dict[str, list[Any]]]:
+    """Readings of jieba's most frequent words, weighted 0.3–0.8 a character (ours weigh
+    1.0–1.5). Reading 26,000 words takes seconds: done once per process and dictionary (the
+    tokenizer, and so its ``freq``, is shared per dictionary: engine.text.get_tokenizer)."""
+    key = (id(freq), len(freq))
+    if key not in _COMMON:
+        common = sorted(((w, f) for w, f in freq.items()
+                         if f > 0 and 1 <= len(w) <= 4 and all(HAN_RE.match(c) for c in w)), key=lambda x: -x[1])
+        top = math.log1p(common[0][1]) if common else 1.0
+        singles = [(w, f) for w, f in common if len(w) == 1][:6000]
+        out: dict[str, dict[str, list[Any]]] = {}
+        for w, f in [x for x in common if len(x[0]) > 1][:JIEBA_WORDS] + singles:
+            sy = reading(w)
+            if sy and len(sy) == len(w):
+                out.setdefault("".join(sy), {})[w] = [w, " ".join(sy), round(0.3 + 0.5 * math.log1p(f) / top, 4)]
+        _COMMON[key] = out
+    return _COMMON[key]
 
 
 class PinyinVocab:
@@ -160,12 +185,11 @@ class PinyinVocab:
             if han(word) and len(word) <= MAX_SYLLABLES_PER_WORD:
                 add(word, 1.05 + 0.1 * math.log1p(n))
         if jieba_freq:
-            common = sorted(((w, f) for w, f in jieba_freq.items() if f > 0 and 1 <= len(w) <= 4 and han(w)),
-                            key=lambda x: -x[1])
-            top = math.log1p(common[0][1]) if common else 1.0
-            singles = [(w, f) for w, f in common if len(w) == 1][:6000]
-            for w, f in [x for x in common if len(x[0]) > 1][:JIEBA_WORDS] + singles:
-                add(w, 0.3 + 0.5 * math.log1p(f) / top)
+            for key, bucket in _common_readings(jieba_freq).items():
+                mine = entries.setdefault(key, {})
+                for word, entry in bucket.items():
+                    if word not in mine:
+                        mine[word] = entry
         words = {k: sorted(v.values(), key=lambda e: -e[2]) for k, v in entries.items()}
         return cls(words, {w for w in corpus_counts if han(w)})
 

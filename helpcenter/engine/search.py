@@ -8,9 +8,7 @@ is logged and skipped while the previous one keeps serving.
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -22,12 +20,12 @@ import numpy as np
 
 from ..config import Settings
 from .embed import Embedder, embedder_for, identity_for
-from . import pinyin
+from . import calibrate, pinyin
 from .index import PINYIN_FIELD, IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
+from .snippets import make_snippet
 from .text import Tokenizer, char_ngrams, get_tokenizer, normalise
 
 log = logging.getLogger(__name__)
-SNIPPET_CHARS = 140
 RETRY_FAILED_BUILD_AFTER = 30.0  # seconds
 ANSWER_CACHE_SIZE = 1024  # whole answers kept per searcher (keyed by build, so a rebuild starts afresh)
 
@@ -64,13 +62,26 @@ class SearchResponse:
     # homophone typos fixed ("homophone"); shown as "按 重置密码 搜索" / "您是不是要找".
     understood_as: str | None = None
     understood_kind: str | None = None
+    # P(first result is right) from the calibration (engine.calibrate); None where it does not apply.
+    probability: float | None = None
+    features: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "query": self.query, "confident": self.confident, "truncated": self.truncated,
             "understood_as": self.understood_as, "understood_kind": self.understood_kind,
+            "probability": None if self.probability is None else round(self.probability, 4),
             "results": [h.as_json() for h in self.results],
         }
+
+
+@dataclass
+class Ranked:
+    """One ranking of one text (the query, or our reading of it)."""
+    hits: list[Hit]
+    confident: bool
+    probability: float | None
+    features: dict[str, float]
 
 
 class IndexHandle:
@@ -203,21 +214,23 @@ class Searcher:
         reading = sound.rewrite(norm) if sound and pinyin.is_pinyin(norm) else None
         timings["pinyin"] = time.perf_counter() - t
         if reading is not None:  # typed without an IME: search the Chinese it reads as
-            hits, confident = self._rank(idx, reading[0], k, timings, pinyin.terms(reading[1]), typed_pinyin=True)
+            best = self._rank(idx, reading[0], k, timings, pinyin.terms(reading[1]), typed_pinyin=True,
+                              rewritten=True)
             understood: tuple[str | None, str | None] = (reading[0], "pinyin")
         else:
-            hits, confident = self._rank(idx, norm, k, timings, pinyin.text_terms(words) if sound else [])
+            best = self._rank(idx, norm, k, timings, pinyin.text_terms(words, unigrams=False) if sound else [])
             understood = (None, None)
-            fixed = sound.correct(norm) if sound and not confident else None
+            fixed = sound.correct(norm) if sound and not best.confident else None
             if fixed:  # a homophone typo: search the fix too, and keep it only if it answers better
                 t = time.perf_counter()
-                alt, alt_confident = self._rank(idx, fixed, k, {}, pinyin.text_terms(
-                    self._tokenizer(idx).words(fixed, normalised=True)))
+                alt_words = self._tokenizer(idx).words(fixed, normalised=True)
+                alt = self._rank(idx, fixed, k, {}, pinyin.text_terms(alt_words, unigrams=False), rewritten=True)
                 timings["homophone"] = time.perf_counter() - t
-                if alt and (alt_confident or not hits or alt[0].score > hits[0].score):
-                    hits, confident, understood = alt, alt_confident, (fixed, "homophone")
+                if alt.hits and (alt.confident or not best.hits or alt.hits[0].score > best.hits[0].score):
+                    best, understood = alt, (fixed, "homophone")
         timings["total"] = time.perf_counter() - t0
-        response = SearchResponse(query, norm, hits, confident, truncated, idx.build_id, timings, *understood)
+        response = SearchResponse(query, norm, best.hits, best.confident, truncated, idx.build_id, timings,
+                                  *understood, best.probability, best.features)
         with self._lock:
             self._answers[key] = response
             if len(self._answers) > ANSWER_CACHE_SIZE:
@@ -225,9 +238,10 @@ class Searcher:
         return response
 
     def _rank(self, idx: LoadedIndex, norm: str, k: int, timings: dict[str, float], sounds: list[str],
-              typed_pinyin: bool = False) -> tuple[list[Hit], bool]:
-        """The ranked, trimmed hits for normalised text and whether the first is a confident
-        answer. ``sounds``: the query's pinyin terms (weighted up when it was typed as pinyin)."""
+              typed_pinyin: bool = False, rewritten: bool = False) -> Ranked:
+        """The ranked, trimmed hits for normalised text, whether the first is a confident answer,
+        and why (:mod:`helpcenter.engine.calibrate`). ``sounds``: the query's pinyin terms
+        (weighted up when it was typed as pinyin); ``rewritten``: ``norm`` is our reading of it."""
         s = self.settings
         n = len(idx.passages)
         cand = min(s.candidates, n)
@@ -268,10 +282,34 @@ class Searcher:
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         hits = [self._hit(idx, qvec, tokens, art, score) for art, score in ranked[:k]]
         timings["fuse"] = time.perf_counter() - t
-        # Close enough to a passage, and clearly ahead of the next article (see README).
-        leads = s.fusion == "rrf" or len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= s.confident_margin
-        confident = bool(hits) and hits[0].confident and leads
-        return self._trim(hits, confident), confident
+        lead = ranked[0][1] - ranked[1][1] if len(ranked) > 1 else (ranked[0][1] if ranked else 0.0)
+        values: dict[str, float] = {}
+        probability = None
+        if hits:
+            top_rows = idx.rows_by_article[hits[0].id]
+            best_kw = int(np.argmax(kw)) if len(kw) and kw.max() > 0 else -1
+            values = calibrate.features(
+                cosine=hits[0].dense, dense_lead=hits[0].dense - (hits[1].dense if len(hits) > 1 else 0.0), lead=lead, keyword_top=float(kw[top_rows].max()), text=norm,
+                keyword_agrees=best_kw >= 0 and idx.passages[best_kw]["article"] == hits[0].id,
+                typed_pinyin=typed_pinyin, rewritten=rewritten)
+            cal = self._calibration(idx)
+            if cal is not None:
+                probability = cal.probability(values)
+        if probability is not None:
+            confident = probability >= self._calibration(idx).threshold  # type: ignore[union-attr]
+        else:
+            # Close enough to a passage, and clearly ahead of the next article (see README).
+            leads = s.fusion == "rrf" or len(ranked) < 2 or lead >= s.confident_margin
+            confident = bool(hits) and hits[0].confident and leads
+        return Ranked(self._trim(hits, confident), confident, probability, values)
+
+    def _calibration(self, idx: LoadedIndex) -> calibrate.Calibration | None:
+        """The shipped calibration where it applies: fitted for this index's model, with the
+        default fusion (it was fitted on its scores), and not switched off."""
+        if self.settings.confidence != "calibrated" or self.settings.fusion != "score":
+            return None
+        cal = calibrate.load()
+        return cal if cal is not None and cal.model == idx.model else None
 
     def _trim(self, hits: list[Hit], confident: bool) -> list[Hit]:
         """Leave out the tail nobody should have to read: articles far below the best, and
@@ -359,35 +397,3 @@ class Searcher:
             snippet=snippet, snippet_html=snippet_html,
             confident=best_any >= self.settings.confident_floor, passage_kind=shown["kind"],
         )
-
-
-def make_snippet(text: str, tokens: list[str], width: int = SNIPPET_CHARS) -> tuple[str, str]:
-    """A window of ``text`` around the first matched term; HTML version marks every match."""
-    text = re.sub(r"\s*\n\s*", " ", text).strip()
-    terms = sorted({t for t in tokens if len(t) >= 2 or (len(tokens) == 1 and t)}, key=len, reverse=True)
-    lower = text.lower()
-    spans: list[tuple[int, int]] = []
-    if terms and len(lower) == len(text):
-        pattern = re.compile("|".join(re.escape(t) for t in terms))
-        for m in pattern.finditer(lower):
-            if spans and m.start() <= spans[-1][1]:  # adjacent terms read as one mark
-                spans[-1] = (spans[-1][0], max(spans[-1][1], m.end()))
-            else:
-                spans.append((m.start(), m.end()))
-    start = 0
-    if len(text) > width:
-        first = spans[0][0] if spans else 0
-        start = max(0, min(first - width // 4, len(text) - width))
-    end = min(len(text), start + width)
-    window = text[start:end]
-    prefix = "…" if start > 0 else ""
-    suffix = "…" if end < len(text) else ""
-    out, pos = [], start
-    for a, b in spans:
-        if b <= start or a >= end or a < pos:
-            continue
-        out.append(html.escape(text[pos:a]))
-        out.append(f"<mark>{html.escape(text[a:b])}</mark>")
-        pos = b
-    out.append(html.escape(text[pos:end]))
-    return prefix + window + suffix, html.escape(prefix) + "".join(out) + html.escape(suffix)
