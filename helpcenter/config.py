@@ -135,6 +135,15 @@ class Settings:
     retention_days: int = _setting(
         0, "Escalations older than this many days lose their personal fields and screenshots (0: keep forever)."
     )
+    # --- search learns from use (helpcenter.insights.learning) ---
+    learning: str = _setting(
+        "reviewed", "Which learned questions the next index build adds as passages: `reviewed` (only those a "
+        "writer accepted), `auto` (also every candidate at or above learn_threshold, unless blocked) or `off`.")
+    learn_threshold: float = _setting(
+        3.0, "Evidence score at which a (query, article) pair becomes a candidate (a click is 1, a click with a "
+        "\"有帮助\" vote 2, an agent's resolution 3).")
+    learn_half_life_days: float = _setting(
+        30.0, "Evidence from visits counts half after this many days (older behaviour says less about today's articles).")
 
     def validate(self) -> "Settings":
         if self.confidence not in {"calibrated", "floor"}:
@@ -183,6 +192,12 @@ class Settings:
             raise ConfigError(f"webhook_url: must be an http:// or https:// URL, got {self.webhook_url!r}")
         if self.retention_days < 0:
             raise ConfigError(f"retention_days: must be 0 (keep forever) or more, got {self.retention_days}")
+        if self.learning not in {"auto", "reviewed", "off"}:
+            raise ConfigError(f"learning: unknown value {self.learning!r} (use reviewed, auto or off)")
+        if not self.learn_threshold > 0:
+            raise ConfigError(f"learn_threshold: must be more than 0, got {self.learn_threshold}")
+        if not self.learn_half_life_days > 0:
+            raise ConfigError(f"learn_half_life_days: must be more than 0, got {self.learn_half_life_days}")
         if not 0.0 < self.report_cluster_threshold <= 1.0:
             raise ConfigError(f"report_cluster_threshold: must be in (0, 1], got {self.report_cluster_threshold}")
         return self

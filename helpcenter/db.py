@@ -117,6 +117,9 @@ class Feedback(Base):
     article_id: Mapped[str] = mapped_column(String(200), index=True)
     helpful: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str | None] = mapped_column(Text)
+    # The vote's visit (search_log.visit_id), so a vote can be tied to the search that led to the
+    # article (helpcenter.insights.learning); from migration 0004 on, NULL for older votes.
+    visit_id: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 class ArticleViews(Base):
@@ -183,6 +186,22 @@ class SearchClick(Base):
     article_id: Mapped[str] = mapped_column(String(200))
     rank: Mapped[int] = mapped_column(Integer)  # 1 = the first result
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LearnedQuestion(Base):
+    """A writer's decision on a question search learned from use (:mod:`helpcenter.insights.learning`):
+    ``query`` (normalised and masked, as the search log holds it) should ("accepted") or must never
+    ("blocked") find ``article_id``. Only decisions are stored; candidates are computed from the log.
+    No visit id or anything else about the people who asked."""
+    __tablename__ = "learned_questions"
+    __table_args__ = (UniqueConstraint("query", "article_id", name="uq_learned_questions_query_article"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query: Mapped[str] = mapped_column(Text)
+    article_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12))  # "accepted" or "blocked"
+    decided_by: Mapped[str] = mapped_column(String(254))  # the staff e-mail (or "cli" from the command line)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Staff(Base):

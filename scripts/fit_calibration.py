@@ -120,6 +120,8 @@ def main() -> None:
     ap.add_argument("--work", default=os.path.expanduser("~/.cache/helpcenter/bench"))
     ap.add_argument("--insurance-sample", type=int, default=5000)
     ap.add_argument("--dry-run", action="store_true", help="report, but do not write calibration.json")
+    ap.add_argument("--fit-sets", default="insuranceqa_zh,heldout",
+                    help="the sets whose half A the model is fitted on (all are reported)")
     ap.add_argument("--reuse", action="store_true", help="reuse the answers of the last run (same code and data)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -132,7 +134,8 @@ def main() -> None:
         for spec in sets(Path(args.bench), Path(args.work), args.insurance_sample):
             rows += answers(spec, base)
         cache.write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
-    train = [r for r in rows if r["half"] == "A" and not r["set"].startswith("multi")]
+    fit_sets = set(args.fit_sets.split(","))
+    train = [r for r in rows if r["half"] == "A" and r["set"] in fit_sets]
     per_set = {name: sum(r["set"] == name for r in train) for name in dict.fromkeys(r["set"] for r in train)}
     model = embedder_for(base).name
     cal = calibrate.fit([r["features"] for r in train], [r["right"] for r in train], model,

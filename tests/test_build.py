@@ -225,3 +225,21 @@ def test_graph_index_is_rebuilt_when_too_much_of_it_is_removed(settings):
     assert after.ann.ntotal == len(after.passages)
     assert np.array_equal(after.slot_rows, np.arange(len(after.passages)))
     assert not set(gone) & {p["article"] for p in after.passages}
+
+
+def test_learned_questions_become_passages_of_their_articles(settings):
+    learned = [("account/forgot-password", "口令记不住了"), ("account/no-such-article", "不存在"),
+               ("account/forgot-password", "口令记不住了"), ("account/forgot-password", "密码想不起来了")]
+    report = build_index(settings, HashEmbedder(256), learned=learned)
+    idx = load_current(Path(settings.index_dir))
+    mine = [p for p in idx.passages if p["kind"] == "learned"]
+    # Once each; none for an article that does not exist; none repeating the article's own question.
+    assert [(p["article"], p["text"]) for p in mine] == [("account/forgot-password", "口令记不住了")]
+    assert idx.manifest["counts"]["learned"] == 1
+    kw = Searcher(settings.with_overrides(retrieval="keyword"), embedder=HashEmbedder(256))
+    assert kw.search("口令记不住").results[0].id == "account/forgot-password"
+    again = build_index(settings, HashEmbedder(256), learned=learned)
+    assert again.up_to_date and again.build_id == report.build_id
+    fewer = build_index(settings, HashEmbedder(256), learned=[])
+    assert not fewer.up_to_date and fewer.embedded == 0  # dropping one re-embeds nothing else
+    assert not [p for p in load_current(Path(settings.index_dir)).passages if p["kind"] == "learned"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,6 +49,38 @@ def check(ctx: click.Context, directory: str | None, articles_dir: str | None, s
         sys.exit(1)
 
 
+def _learned(settings: Any) -> list[tuple[str, str]]:
+    """The questions search learned (helpcenter.insights.learning), read from the site's
+    database. A build never fails for them: without the database it goes on without them
+    and says so (the next build adds them)."""
+    if settings.learning == "off":
+        return []
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..engine.text import normalise
+    from ..insights import learning
+    from ..instance import missing_database, open_storage
+    from ..support.migrate import SchemaError
+    from ..support.storage import StorageUnavailable
+
+    if missing_database(settings):
+        return []  # a new install: nothing learned yet
+    try:
+        storage = open_storage(settings)
+        try:
+            pairs = learning.learned_questions(storage, settings.learning, settings.learn_threshold,
+                                               half_life_days=settings.learn_half_life_days, normalise=normalise)
+        finally:
+            storage.engine.dispose()
+    except (StorageUnavailable, SchemaError, SQLAlchemyError, OSError) as exc:
+        click.echo(f"learned questions: database unavailable ({str(exc).splitlines()[0]}), building without them",
+                   err=True)
+        return []
+    if pairs:
+        click.echo(f"learned questions: {len(pairs)} ({settings.learning})", err=True)
+    return pairs
+
+
 @click.command("build-index")
 @directory_argument
 @articles_option
@@ -67,8 +100,9 @@ def build_index_cmd(ctx: click.Context, directory: str | None, articles_dir: str
     lang = lang.lower()
     settings = settings_from(ctx, articles_dir=_articles_folder(directory, articles_dir, lang),
                              index_dir=index_dir, model=model)
+    learned = _learned(settings)
     try:
-        report = build_index(settings, log=lambda m: click.echo(m, err=True), progress=not quiet)
+        report = build_index(settings, log=lambda m: click.echo(m, err=True), progress=not quiet, learned=learned)
     except BuildError as exc:
         for problem in exc.problems:
             click.echo(problem.format(lang), err=True)

@@ -18,7 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,13 +44,14 @@ from .index import (
     stored_vectors,
     write_build,
 )
-from .passages import PASSAGE_RULES_VERSION, Passage, article_passages
+from .passages import PASSAGE_RULES_VERSION, Passage, article_passages, learned_passages
 from .render import render_article
 from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise
 
 # Which e5 prompt each passage kind is embedded with: titles and alternate
 # questions are question-like, so they match queries symmetrically.
-ROLE_FOR_KIND = {"title": "query", "question": "query", "section": "passage"}
+# "learned": a visitor's query that search learned belongs to the article (insights.learning).
+ROLE_FOR_KIND = {"title": "query", "question": "query", "section": "passage", "learned": "query"}
 RELATED_PER_ARTICLE = 4
 RENDER_VERSION = 1  # bump when render_article changes, so cached HTML is redone
 
@@ -149,7 +150,11 @@ def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str
 
 
 def build_index(settings: Settings, embedder: Embedder | None = None,
-                log: Callable[[str], None] = lambda _m: None, progress: bool = False) -> BuildReport:
+                log: Callable[[str], None] = lambda _m: None, progress: bool = False,
+                learned: Sequence[tuple[str, str]] | None = None) -> BuildReport:
+    """Build and publish the index. ``learned``: (article id, query) pairs that visitors and
+    agents taught (helpcenter.insights.learning, read by the caller: the engine never touches
+    the database); each becomes a passage of its article, so paraphrases find it too."""
     index_dir = Path(settings.index_dir)
     (index_dir / BUILDS).mkdir(parents=True, exist_ok=True)
     timer = _Timer()
@@ -176,6 +181,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
 
         with timer.stage("passages"):
             passages: list[Passage] = [p for a in published for p in article_passages(a)]
+            passages += learned_passages(learned or (), {a.id for a in published}, passages)
 
         live = _load_live(index_dir)
         with timer.stage("render"):
@@ -212,7 +218,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         fingerprint = hashlib.sha256(json.dumps(
             [FORMAT_VERSION, PASSAGE_RULES_VERSION, model_name, settings.ann, ROLE_FOR_KIND,
              dictionary_fingerprint(user_dict),
-             {a_id: a["hash"] for a_id, a in articles_json.items()}, categories_json],
+             {a_id: a["hash"] for a_id, a in articles_json.items()}, categories_json,
+             sorted((p.article_id, p.text) for p in passages if p.kind == "learned")],
             sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
         if live is not None and live.manifest.get("fingerprint") == fingerprint:
             # Nothing that goes into the index changed: keep the live build as it is.
@@ -303,7 +310,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 "roles": ROLE_FOR_KIND,
                 "dictionary": dictionary_fingerprint(user_dict),
                 "counts": {"articles": len(published), "passages": len(passages),
-                           "categories": len(categories_json)},
+                           "categories": len(categories_json),
+                           "learned": sum(p.kind == "learned" for p in passages)},
                 "articles": new_hashes,
             }
             passages_json = [

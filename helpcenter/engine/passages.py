@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Iterable
 from functools import cached_property
 
 from .content import Article
@@ -28,7 +29,7 @@ _MD_INLINE_RE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|[*_`>]+|^\s*(?:[-+*]|\d+\.)
 @dataclass(frozen=True)
 class Passage:
     article_id: str
-    kind: str  # "title", "question" or "section"
+    kind: str  # "title", "question", "section", or "learned" (taught by visitors and agents)
     heading: str  # heading path shown to users, "" for title/question passages
     anchor: str  # HTML id of the section's heading, for deep links
     text: str
@@ -138,4 +139,19 @@ def article_passages(article: Article) -> list[Passage]:
             # The heading path gives a section its context ("步骤" alone means little).
             text = f"{article.title} › {heading}\n{chunk}" if heading else f"{article.title}\n{chunk}"
             out.append(Passage(article.id, "section", heading, anchor, text))
+    return out
+
+
+def learned_passages(learned: Iterable[tuple[str, str]], published: set[str],
+                     existing: list[Passage]) -> list[Passage]:
+    """Learned questions as passages (kind ``learned``) of published articles, leaving out any
+    that repeat one of the article's own texts or another learned one (a writer may have added
+    it to ``questions`` meanwhile), and articles that are gone or drafts."""
+    seen = {(p.article_id, p.text.strip()) for p in existing}
+    out = []
+    for article_id, query in learned:
+        text = (query or "").strip()
+        if article_id in published and text and (article_id, text) not in seen:
+            seen.add((article_id, text))
+            out.append(Passage(article_id, "learned", "", "", text))
     return out

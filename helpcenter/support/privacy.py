@@ -8,7 +8,8 @@ they attached, with the request or with a later message (files in the upload
 folder; ``Attachment.event_id`` names the message). The visit context also
 holds the random visit id of :mod:`helpcenter.insights.searchlog`, which links the
 searches of that visit to the escalation; export includes those searches and
-delete removes them. Export gives the whole timeline, notes included: it is
+delete removes them, and unlinks the visit's article votes (``feedback.visit_id``), which stay
+as anonymous counts. Export gives the whole timeline, notes included: it is
 data about the person. Delete removes the escalation row; its events and
 attachment rows go with it (foreign keys ``ON DELETE CASCADE``), its files after.
 
@@ -44,7 +45,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, or_, select, update
 
-from ..db import Attachment, Escalation, RequestEvent, SearchClick, SearchLog, utcnow
+from ..db import Attachment, Escalation, Feedback, RequestEvent, SearchClick, SearchLog, utcnow
 from ..fsutil import private_dir, write_private
 from . import tickets
 from .storage import Storage
@@ -223,6 +224,11 @@ def delete_person(storage: Storage, upload_dir: str | Path, *, email: str | None
             batch = search_ids[i:i + PURGE_BATCH]
             s.execute(delete(SearchClick).where(SearchClick.search_id.in_(batch)))
             s.execute(delete(SearchLog).where(SearchLog.id.in_(batch)))
+        # Their votes stay as anonymous counts, no longer linked to the visit (or its searches).
+        visit_list = sorted(visits)
+        for i in range(0, len(visit_list), PURGE_BATCH):
+            s.execute(update(Feedback).where(Feedback.visit_id.in_(visit_list[i:i + PURGE_BATCH]))
+                      .values(visit_id=None).execution_options(synchronize_session=False))
         for esc in escalations:
             s.delete(esc)  # its attachment rows and events go with it (ON DELETE CASCADE)
         s.commit()

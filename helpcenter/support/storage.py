@@ -338,10 +338,12 @@ class Storage:
         except SQLAlchemyError as exc:
             raise StorageUnavailable(str(exc)) from exc
 
-    def add_feedback(self, article_id: str, helpful: bool, comment: str | None) -> int:
+    def add_feedback(self, article_id: str, helpful: bool, comment: str | None, visit_id: str | None = None) -> int:
+        """Store a vote; ``visit_id`` (the search log's visit) ties it to the search that led there."""
         try:
             with self.session() as s, s.begin():
-                fb = Feedback(article_id=article_id, helpful=helpful, comment=comment or None)
+                fb = Feedback(article_id=article_id, helpful=helpful, comment=comment or None,
+                              visit_id=(visit_id or None) and visit_id[:40])
                 s.add(fb)
                 s.flush()
                 return fb.id

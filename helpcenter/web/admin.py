@@ -3,7 +3,9 @@
 Staff sign in with their own account (``helpcenter staff add``; :mod:`.auth`): a CSRF-protected
 form posting e-mail and password, a generic refusal that never tells whether the address has
 an account, a new session at sign-in, and budgets per address and per account so guessing
-never costs the public forms. Roles: the report is for writers and admins.
+never costs the public forms. Roles: the report is for writers and admins, and so are the
+questions search learned from use (:mod:`helpcenter.insights.learning`), which they accept or
+block here.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import datetime as dt
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session,
+                   url_for)
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..engine.text import normalise
+from ..insights import learning
 from ..insights.report import build_report, default_period, period_problem
 from ..support import staff as accounts
 from . import limiter
@@ -127,16 +132,34 @@ def _refused(exc: PeriodError) -> tuple[str, int]:
                            error=str(exc), outage=False), 400
 
 
+def _titles() -> dict[str, str] | None:
+    """Article titles by id; None when the index is unavailable (the report does not need it)."""
+    try:
+        return {a: art["title"] for a, art in current_app.extensions["hc_searcher"].index().articles.items()}
+    except Exception:  # ids stand in for titles
+        return None
+
+
 def _report(since: dt.date, until: dt.date) -> Any:
     settings = current_app.extensions["hc_settings"]
     searcher = current_app.extensions["hc_searcher"]
-    try:
-        titles = {a: art["title"] for a, art in searcher.index().articles.items()}
-    except Exception:  # the report does not need the index; ids stand in for titles
-        titles = {}
     return build_report(current_app.extensions["hc_storage"], lambda: searcher.embedder, since, until,
                         timezone=settings.support_timezone, threshold=settings.report_cluster_threshold,
-                        titles=titles)
+                        titles=_titles() or {})
+
+
+LEARNED_SHOWN = 50  # candidates and decisions listed on the page
+
+
+def _learned() -> dict[str, Any]:
+    """The section "搜索学到的问题": candidates to decide on, and the decisions made."""
+    settings, storage = current_app.extensions["hc_settings"], current_app.extensions["hc_storage"]
+    found = learning.candidates(storage, settings.learn_threshold, half_life_days=settings.learn_half_life_days,
+                                normalise=normalise)
+    return {"candidates": found[:LEARNED_SHOWN], "more": max(len(found) - LEARNED_SHOWN, 0),
+            "decisions": learning.decisions(storage)[:LEARNED_SHOWN], "mode": settings.learning,
+            "threshold": settings.learn_threshold, "half_life": settings.learn_half_life_days,
+            "titles": _titles() or {}, "yaml_line": learning.yaml_line}
 
 
 @bp.get("")
@@ -149,11 +172,13 @@ def index():  # type: ignore[no-untyped-def]
         return _refused(exc)
     try:
         report = _report(since, until)
+        learned = _learned()
     except SQLAlchemyError as exc:
         log.error("admin report: database unavailable: %s", exc)
         return render_template("admin.html", report=None, since=since, until=until, error=error,
                                outage=True), 503
-    return render_template("admin.html", report=report, since=since, until=until, error=error, outage=False)
+    return render_template("admin.html", report=report, since=since, until=until, error=error, outage=False,
+                           learned=learned)
 
 
 @bp.get("/report.csv")
@@ -171,3 +196,44 @@ def report_csv():  # type: ignore[no-untyped-def]
     # With a BOM so spreadsheet programs read the Chinese text as UTF-8.
     return Response("\ufeff" + report.to_csv(), mimetype="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="helpcenter-report-{since}-{until}.csv"'})
+
+
+DECIDED = {"accepted": "已采纳", "blocked": "已屏蔽"}
+
+
+def _per_account() -> str:
+    return f"staff:{current_user.get_id()}" if current_user.is_authenticated else request.remote_addr or "-"
+
+
+@bp.post("/learned")
+@role_required("writer")
+@limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_api, scope="admin-learned",
+                      key_func=_per_account)
+def learned():  # type: ignore[no-untyped-def]
+    """Accept or block a learned question (the buttons of "搜索学到的问题"), then back to the report."""
+    query, article = request.form.get("query", ""), request.form.get("article", "").strip()
+    status = request.form.get("status", "")
+    back = url_for("admin.index", since=request.form.get("since") or None,
+                   until=request.form.get("until") or None) + "#learned"
+    titles = _titles()
+    problem = None
+    if status not in DECIDED:
+        problem = "未知的操作：只能“采纳”或“屏蔽”。"
+    elif not query.strip() or not article:
+        problem = "缺少搜索内容或文章，这次决定没有保存。"
+    elif titles is not None and article not in titles:
+        problem = f"没有这篇文章：{article}。它可能已被删除或改名，请刷新页面。"
+    if problem:
+        return render_template("error.html", code=400, message=problem), 400
+    try:
+        # The query as the candidate list showed it (already in the search log's form): not normalised
+        # again, so the decision always matches the evidence it was made on.
+        decision = learning.decide(current_app.extensions["hc_storage"], query, article, status,
+                                   current_user.email)
+    except SQLAlchemyError as exc:
+        log.error("learned question: decision not saved, database unavailable: %s", exc)
+        return render_template("error.html", code=503,
+                               message="数据库暂时不可用，这次决定没有保存，请稍后再试。"), 503
+    title = (titles or {}).get(article) or article
+    flash(f"{DECIDED[status]}：“{decision.query}” → {title}", "info")
+    return redirect(back)

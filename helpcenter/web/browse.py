@@ -86,8 +86,10 @@ def feedback(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
         if helpful in ("yes", "no") or not voted:
             # The box answered without a vote in this session (a ?feedback=no link, a new
             # session): sending it says "not helpful", counted once; a resend edits the comment.
+            # With the visit's id (when it has one), so the vote can count for the search that led here.
             session["last_vote"] = {"article": article_id, "helpful": helpful == "yes",
-                                    "id": storage.add_feedback(article_id, helpful == "yes", comment)}
+                                    "id": storage.add_feedback(article_id, helpful == "yes", comment,
+                                                               tracking.visit_id(create=False) or None)}
     except StorageUnavailable:
         flash("反馈暂时无法保存，请稍后再试。", "error")
         return redirect(here + "#feedback")
