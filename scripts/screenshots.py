@@ -21,6 +21,8 @@ PAGES = [
     ("home", "/"),
     ("search", "/search?q=密码忘了怎么办"),
     ("search-not-confident", "/search?q=你们公司在哪里招聘"),
+    ("search-pinyin", "/search?q=chongzhi mima"),
+    ("search-homophone", "/search?q=客服油箱地址是多少"),
     ("article", "/articles/account/stolen-account"),
     ("category", "/categories/account"),
     ("not-found", "/articles/account/no-such-article"),
