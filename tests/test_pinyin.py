@@ -36,7 +36,7 @@ def test_customer_service_polyphones_read_as_people_say_them(word, sound):
 @pytest.fixture(scope="module")
 def vocab():
     counts = {"重置": 3, "密码": 9, "充值": 4, "到账": 4, "没": 5, "邮箱": 3, "客服": 12, "联系": 6, "订单": 5,
-              "查询": 2, "账号": 8, "被盗": 2}
+              "查询": 2, "账号": 8, "被盗": 2, "地址": 2, "只是": 3}
     phrases = {"重置密码": 2, "联系客服": 3}
     return pinyin.PinyinVocab.build(counts, get_tokenizer(None).frequencies(), phrases)
 
@@ -126,6 +126,15 @@ def test_an_index_built_before_pinyin_still_serves(built, make_app):
     (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
     data = make_app().test_client().get("/api/search", query_string={"q": "忘记密码"}).get_json()
     assert data["results"][0]["id"] == "account/forgot-password" and data["understood_kind"] is None
+    # The next build adds the pinyin field and re-embeds nothing: the old build's vectors are reused.
+    from helpcenter.engine.build import build_index
+    from helpcenter.engine.embed import HashEmbedder
+
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "fingerprint": "older"}), "utf-8")
+    report = build_index(built, HashEmbedder(256))
+    assert not report.up_to_date and report.embedded == 0
+    data = make_app().test_client().get("/api/search", query_string={"q": "mima xiang bu qi lai le"}).get_json()
+    assert data["understood_kind"] == "pinyin"
 
 
 def test_the_cli_says_what_it_searched(built):
@@ -134,3 +143,12 @@ def test_the_cli_says_what_it_searched(built):
                                                              "HELPCENTER_RETRIEVAL": "keyword"})
     assert res.exit_code == 0, res.output
     assert "按 密码" in res.output and "account/forgot-password" in res.output.splitlines()[1]
+
+
+def test_a_correction_never_splits_a_word_spelt_right(vocab):
+    tok = get_tokenizer(None)
+    text = "客服油箱地址是多少"
+    assert vocab.correct(text) == "客服邮箱地只是多少"  # by sound alone, 址是 would become 只是
+    assert vocab.correct(text, tok.words(text)) == "客服邮箱地址是多少"  # 地址 is a word: left whole
+    for typo, fixed in [("冲值没到账", "充值没到账"), ("账号被道了", "账号被盗了"), ("密吗忘了", "密码忘了")]:
+        assert vocab.correct(typo, tok.words(typo)) == fixed

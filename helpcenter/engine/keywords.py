@@ -57,6 +57,8 @@ def previous_counts(live: LoadedIndex | None, expected: dict[str, str]) -> dict[
         return {}
     out = {}
     for field_name, fingerprint in expected.items():
+        if field_name not in live.keyword:
+            continue  # a build from before the field (pinyin): it is counted afresh
         counts = BM25.load_counts(live.path, field_name) if made_with.get(field_name) == fingerprint else None
         vocab = live.keyword[field_name].vocab
         if counts is not None and counts.shape == (len(live.passages), len(vocab)):

@@ -238,17 +238,22 @@ class PinyinVocab:
         inside = {c for c in cuts if start < c < pos}
         return inside <= bounds
 
-    def correct(self, text: str) -> str | None:
+    def correct(self, text: str, words: Sequence[str] | None = None) -> str | None:
         """``text`` (normalised) with homophone typos fixed: a run of 2–3 Chinese characters our
         corpus never uses, sounding like a corpus word that differs in one character, becomes
         that word (客服油箱 → 客服邮箱, 冲值 → 充值); None if nothing changes. The caller
-        searches both and keeps the better, so a wrong guess costs nothing."""
+        searches both and keeps the better, so a wrong guess costs little. ``words``: the text cut
+        into words (jieba); a correction then never splits a word that is spelt right (地址是
+        stays, where 址是 alone would sound like 只是)."""
+        cuts = _boundaries(text, words) if words is not None else None
         out, i, changed = [], 0, False
         while i < len(text):
             fixed = None
             for size in (3, 2):
                 window = text[i:i + size]
                 if len(window) < size or not all(HAN_RE.match(c) for c in window) or window in self.corpus:
+                    continue
+                if cuts is not None and (i not in cuts or i + size not in cuts):
                     continue
                 sound = "".join(reading(window))
                 fixed = next((e[0] for e in self.words.get(sound, []) if e[0] in self.corpus
@@ -263,3 +268,15 @@ class PinyinVocab:
                 out.append(text[i])
                 i += 1
         return "".join(out) if changed else None
+
+
+def _boundaries(text: str, words: Sequence[str]) -> set[int]:
+    """Character offsets in ``text`` where one of ``words`` starts or ends."""
+    cuts, pos = {0, len(text)}, 0
+    for w in words:
+        at = text.find(w, pos)
+        if at < 0:
+            continue
+        cuts.update((at, at + len(w)))
+        pos = at + len(w)
+    return cuts

@@ -220,7 +220,7 @@ class Searcher:
         else:
             best = self._rank(idx, norm, k, timings, pinyin.text_terms(words, unigrams=False) if sound else [])
             understood = (None, None)
-            fixed = sound.correct(norm) if sound and not best.confident else None
+            fixed = sound.correct(norm, words) if sound and not best.confident else None
             if fixed:  # a homophone typo: search the fix too, and keep it only if it answers better
                 t = time.perf_counter()
                 alt_words = self._tokenizer(idx).words(fixed, normalised=True)
