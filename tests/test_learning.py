@@ -22,6 +22,7 @@ from helpcenter.support import staff, tickets
 from helpcenter.support.privacy import delete_person
 
 from .conftest import csrf_from
+from .test_analytics import app, flush  # noqa: F401  (the site on SQLite and PostgreSQL)
 from .databases import database_url, store  # noqa: F401  (fixtures: sqlite and postgresql)
 from .test_inbox_web import sign_in
 from .test_web import contact_form
@@ -29,16 +30,6 @@ from .test_web import contact_form
 FORGOT = "account/forgot-password"
 STOLEN = "account/stolen-account"
 QUERY = "忘了密码咋办"  # finds FORGOT, but search is not confident: what learning is for
-
-
-@pytest.fixture
-def app(make_app, database_url):  # noqa: F811
-    return make_app(database_url=database_url)
-
-
-def flush(app) -> None:
-    writer = app.extensions.get("hc_search_log")
-    assert writer is None or writer.flush()
 
 
 def result_links(html: str) -> list[str]:
