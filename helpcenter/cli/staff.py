@@ -8,6 +8,7 @@ input with ``--password-stdin`` for scripts.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -73,15 +74,20 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{r.email}\t{r.role}\t{'启用' if r.active else '已停用'}\t{last}")
 
 
+def _apply(change: Any, ctx: click.Context, email: str) -> Any:
+    """Run one account change, turning the accounts' refusal into a usage error with its message."""
+    try:
+        return change(_storage(ctx), email)
+    except accounts.StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @staff.command("disable")
 @click.argument("email")
 @click.pass_context
 def disable(ctx: click.Context, email: str) -> None:
     """Stop EMAIL from signing in; its open sessions end at once."""
-    try:
-        info = accounts.disable_staff(_storage(ctx), email)
-    except accounts.StaffError as exc:
-        raise click.ClickException(str(exc)) from None
+    info = _apply(accounts.disable_staff, ctx, email)
     click.echo(f"已停用 {info.email}，其所有会话已失效")
 
 
@@ -90,10 +96,7 @@ def disable(ctx: click.Context, email: str) -> None:
 @click.pass_context
 def enable(ctx: click.Context, email: str) -> None:
     """Let a disabled EMAIL sign in again, with its old password."""
-    try:
-        info = accounts.enable_staff(_storage(ctx), email)
-    except accounts.StaffError as exc:
-        raise click.ClickException(str(exc)) from None
+    info = _apply(accounts.enable_staff, ctx, email)
     click.echo(f"已启用 {info.email}")
 
 
