@@ -142,6 +142,11 @@ class Settings:
     learn_threshold: float = _setting(
         3.0, "Evidence score at which a (query, article) pair becomes a candidate (a click is 1, a click with a "
         "\"有帮助\" vote 2, an agent's resolution 3).")
+    demote_max: float = _setting(
+        0.3, "An article that keeps failing a query (strong negative evidence) loses at most this share of its "
+        "score for that query and its paraphrases; 0: no demotion.")
+    demote_similarity: float = _setting(
+        0.93, "How close a new query must be to a demoted one for the demotion to apply (cosine; full at 1.0).")
     learn_half_life_days: float = _setting(
         30.0, "Evidence from visits counts half after this many days (older behaviour says less about today's articles).")
 
@@ -196,6 +201,10 @@ class Settings:
             raise ConfigError(f"learning: unknown value {self.learning!r} (use reviewed, auto or off)")
         if not self.learn_threshold > 0:
             raise ConfigError(f"learn_threshold: must be more than 0, got {self.learn_threshold}")
+        if not 0.0 <= self.demote_max < 1.0:
+            raise ConfigError(f"demote_max: must be in [0, 1), got {self.demote_max}")
+        if not 0.0 < self.demote_similarity < 1.0:
+            raise ConfigError(f"demote_similarity: must be between 0 and 1, got {self.demote_similarity}")
         if not self.learn_half_life_days > 0:
             raise ConfigError(f"learn_half_life_days: must be more than 0, got {self.learn_half_life_days}")
         if not 0.0 < self.report_cluster_threshold <= 1.0:

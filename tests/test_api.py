@@ -41,6 +41,21 @@ def test_feedback_api(client):
     assert no_token.status_code == 400 and "CSRF" in no_token.get_json()["error"]
 
 
+def test_an_api_vote_belongs_to_the_clients_visit(app, client):
+    from sqlalchemy import select
+
+    from helpcenter.db import Feedback
+
+    headers = {"X-CSRFToken": csrf_from(client)}
+    client.post("/api/feedback", json={"article": "contact/email", "helpful": True},
+                headers={**headers, "X-Visit-Id": "widget-visit-1"})
+    client.post("/api/feedback", json={"article": "contact/email", "helpful": False}, headers=headers)
+    with app.extensions["hc_storage"].session() as s:
+        votes = s.scalars(select(Feedback.visit_id).order_by(Feedback.id)).all()
+    # The first counts for that client's searches (helpcenter.insights.learning); the second had no visit.
+    assert votes == ["api:widget-visit-1", None]
+
+
 def test_escalations_api_json_and_multipart(app, client):
     headers = {"X-CSRFToken": csrf_from(client)}
     body = {"subject": "退款", "description": "付款成功但是订单显示未支付，想申请退款。", "phone": "13800000000",

@@ -337,7 +337,7 @@ def test_what_visitors_teach_reaches_the_index_and_a_blocked_pair_stays_out(make
            "HELPCENTER_LEARNING": "auto", "HELPCENTER_LEARN_THRESHOLD": "2.5"}
     res = CliRunner().invoke(main, ["build-index", "--quiet"], env=env)
     assert res.exit_code == 0, res.output
-    assert "learned questions: 1 (auto)" in res.output
+    assert "learned questions: 1, demoted: 0 (auto)" in res.output
     idx = load_current(Path(settings.index_dir))
     assert [(p["article"], p["text"]) for p in idx.passages if p["kind"] == "learned"] == [(FORGOT, QUERY)]
     # The query taught, and a paraphrase of it, now match the learned passage best, and rank its article first.
@@ -360,3 +360,49 @@ def test_a_build_without_its_database_still_publishes(make_app, tmp_path, monkey
     res = CliRunner().invoke(main, ["build-index", "--quiet"], env=env)
     assert res.exit_code == 0, res.output
     assert "learned questions: database unavailable" in res.output and "building without them" in res.output
+
+
+def test_an_article_visitors_keep_saying_did_not_help_is_demoted_until_a_writer_accepts_it(make_app):
+    """End to end: three visits search, open the article and vote "没有帮助"; the article is listed
+    as demoted (/admin, `helpcenter learn list`), `helpcenter build-index` stores the demotion and
+    search then ranks it lower for that question, still listing it; a writer's acceptance lifts it."""
+    from pathlib import Path
+
+    from helpcenter.engine.embed import HashEmbedder
+    from helpcenter.engine.index import load_current
+    from helpcenter.engine.search import Searcher
+
+    app = make_app()
+    settings = app.extensions["hc_settings"]
+    for _ in range(2):
+        visit(app, vote="no")
+    assert learning.demotions(storage(app), 3.0, normalise=normalise) == []  # -2: not yet
+    visit(app, escalate=True)  # read it and still asked for a person: against too
+    [demoted] = learning.demotions(storage(app), 3.0, normalise=normalise)
+    assert (demoted.query, demoted.article, demoted.negative_visits) == (QUERY, FORGOT, 3)
+    assert learning.demoted_questions(storage(app), "reviewed") == [(FORGOT, QUERY, 0.5)]
+    assert learning.demoted_questions(storage(app), "off") == []
+    assert candidate_pairs(app, 0.1) == {}
+
+    writer = sign_in(app, "writer")
+    section = writer.get("/admin").get_data(as_text=True).split('id="demoted"')[1].split("</table>")[0]
+    assert QUERY in section and "忘记密码怎么重置" in section and "采纳" in section
+    env = {"HELPCENTER_INSTANCE_DIR": settings.instance_dir, "HELPCENTER_ARTICLES_DIR": settings.articles_dir,
+           "HELPCENTER_INDEX_DIR": settings.index_dir, "HELPCENTER_MODEL": "hash", "HELPCENTER_USER_DICT": ""}
+    listed = json.loads(CliRunner().invoke(main, ["learn", "list", "--json"], env=env).stdout)
+    assert listed["next_build_demoted"] == [{"article": FORGOT, "query": QUERY, "strength": 0.5}]
+
+    searcher = Searcher(settings.with_overrides(result_cut=0.0, max_guesses=0), embedder=HashEmbedder(256))
+    before = {h.id: h.score for h in searcher.search(QUERY, 10).results}
+    res = CliRunner().invoke(main, ["build-index", "--quiet"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "demoted: 1" in res.output
+    assert load_current(Path(settings.index_dir)).manifest["counts"]["demoted"] == 1
+    after = {h.id: h.score for h in searcher.search(QUERY, 10).results}
+    assert FORGOT in after and after[FORGOT] == pytest.approx(before[FORGOT] * (1 - settings.demote_max * 0.5),
+                                                              rel=1e-3)
+
+    learning.decide(storage(app), QUERY, FORGOT, "accepted", "writer@example.com")  # "it does answer this"
+    assert learning.demotions(storage(app), 3.0, normalise=normalise) == []
+    assert CliRunner().invoke(main, ["build-index", "--quiet"], env=env).exit_code == 0
+    assert {h.id: h.score for h in searcher.search(QUERY, 10).results}[FORGOT] >= before[FORGOT]

@@ -3,7 +3,7 @@
 - :mod:`.articles`: check, build-index, search, eval, import, setup-model (writers, the index)
 - :mod:`.ops`: deliver, serve
 - :mod:`.reports`: report (what people search, what fails)
-- :mod:`.learn`: the questions search learned from use (list, accept, block)
+- :mod:`.learn`: the questions search learned from use (list, accept, block), and ``tune``
 - :mod:`.privacy`: export, delete and purge personal data
 - :mod:`.requests`: list, show and export the requests people sent
 - :mod:`.db`: upgrade the database schema, show its revision, add a migration
@@ -28,7 +28,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 
 for command in (articles.check, articles.build_index_cmd, articles.search, articles.eval_cmd, articles.import_cmd,
                 articles.setup_model, ops.deliver, ops.serve, reports.report, privacy.privacy, requests.requests,
-                db.db, staff.staff, learn.learn):
+                db.db, staff.staff, learn.learn, learn.tune_cmd):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

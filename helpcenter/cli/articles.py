@@ -49,12 +49,13 @@ def check(ctx: click.Context, directory: str | None, articles_dir: str | None, s
         sys.exit(1)
 
 
-def _learned(settings: Any) -> list[tuple[str, str]]:
-    """The questions search learned (helpcenter.insights.learning), read from the site's
-    database. A build never fails for them: without the database it goes on without them
-    and says so (the next build adds them)."""
+def _learned(settings: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str, float]]]:
+    """What search learned from use (helpcenter.insights.learning), read from the site's
+    database: the questions to add to articles, and the queries articles keep failing. A build
+    never fails for them: without the database it goes on without them and says so (the next
+    build adds them)."""
     if settings.learning == "off":
-        return []
+        return [], []
     from sqlalchemy.exc import SQLAlchemyError
 
     from ..engine.text import normalise
@@ -64,21 +65,22 @@ def _learned(settings: Any) -> list[tuple[str, str]]:
     from ..support.storage import StorageUnavailable
 
     if missing_database(settings):
-        return []  # a new install: nothing learned yet
+        return [], []  # a new install: nothing learned yet
+    options = {"half_life_days": settings.learn_half_life_days, "normalise": normalise}
     try:
         storage = open_storage(settings)
         try:
-            pairs = learning.learned_questions(storage, settings.learning, settings.learn_threshold,
-                                               half_life_days=settings.learn_half_life_days, normalise=normalise)
+            pairs = learning.learned_questions(storage, settings.learning, settings.learn_threshold, **options)
+            demoted = learning.demoted_questions(storage, settings.learning, settings.learn_threshold, **options)
         finally:
             storage.engine.dispose()
     except (StorageUnavailable, SchemaError, SQLAlchemyError, OSError) as exc:
         click.echo(f"learned questions: database unavailable ({str(exc).splitlines()[0]}), building without them",
                    err=True)
-        return []
-    if pairs:
-        click.echo(f"learned questions: {len(pairs)} ({settings.learning})", err=True)
-    return pairs
+        return [], []
+    if pairs or demoted:
+        click.echo(f"learned questions: {len(pairs)}, demoted: {len(demoted)} ({settings.learning})", err=True)
+    return pairs, demoted
 
 
 @click.command("build-index")
@@ -100,9 +102,10 @@ def build_index_cmd(ctx: click.Context, directory: str | None, articles_dir: str
     lang = lang.lower()
     settings = settings_from(ctx, articles_dir=_articles_folder(directory, articles_dir, lang),
                              index_dir=index_dir, model=model)
-    learned = _learned(settings)
+    learned, demoted = _learned(settings)
     try:
-        report = build_index(settings, log=lambda m: click.echo(m, err=True), progress=not quiet, learned=learned)
+        report = build_index(settings, log=lambda m: click.echo(m, err=True), progress=not quiet, learned=learned,
+                             demoted=demoted)
     except BuildError as exc:
         for problem in exc.problems:
             click.echo(problem.format(lang), err=True)

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..config import Settings
-from . import pinyin
+from . import demotion, pinyin
 from .keywords import KEYWORD_CACHE, keyword_fingerprints, keyword_index, pinyin_vocab, previous_counts
 from .content import Collection, Problem, load_articles
 from .embed import Embedder, embedder_for, identity_for
@@ -151,10 +151,14 @@ def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str
 
 def build_index(settings: Settings, embedder: Embedder | None = None,
                 log: Callable[[str], None] = lambda _m: None, progress: bool = False,
-                learned: Sequence[tuple[str, str]] | None = None) -> BuildReport:
+                learned: Sequence[tuple[str, str]] | None = None,
+                demoted: Sequence[tuple[str, str, float]] | None = None) -> BuildReport:
     """Build and publish the index. ``learned``: (article id, query) pairs that visitors and
     agents taught (helpcenter.insights.learning, read by the caller: the engine never touches
-    the database); each becomes a passage of its article, so paraphrases find it too."""
+    the database); each becomes a passage of its article, so paraphrases find it too.
+    ``demoted``: (article id, query, strength) pairs the article keeps failing; stored with
+    the queries' vectors so search ranks it lower for them and their paraphrases
+    (helpcenter.engine.demotion)."""
     index_dir = Path(settings.index_dir)
     (index_dir / BUILDS).mkdir(parents=True, exist_ok=True)
     timer = _Timer()
@@ -182,6 +186,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         with timer.stage("passages"):
             passages: list[Passage] = [p for a in published for p in article_passages(a)]
             passages += learned_passages(learned or (), {a.id for a in published}, passages)
+            demoted_entries = demotion.normalised_entries(demoted or (), {a.id for a in published})
 
         live = _load_live(index_dir)
         with timer.stage("render"):
@@ -219,7 +224,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             [FORMAT_VERSION, PASSAGE_RULES_VERSION, model_name, settings.ann, ROLE_FOR_KIND,
              dictionary_fingerprint(user_dict),
              {a_id: a["hash"] for a_id, a in articles_json.items()}, categories_json,
-             sorted((p.article_id, p.text) for p in passages if p.kind == "learned")],
+             sorted((p.article_id, p.text) for p in passages if p.kind == "learned"), demoted_entries],
             sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
         if live is not None and live.manifest.get("fingerprint") == fingerprint:
             # Nothing that goes into the index changed: keep the live build as it is.
@@ -272,7 +277,9 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             for i, p in enumerate(passages):
                 if p.key not in previous:
                     todo.setdefault(ROLE_FOR_KIND[p.kind], []).append(i)
-            if todo:
+            known = demotion.previous_vectors(live.path, live.manifest) if live and live.model == model_name else {}
+            fresh = sorted({e["query"] for e in demoted_entries} - set(known))
+            if todo or fresh:
                 embedder = embedder or embedder_for(settings)
                 dim = embedder.dim
             else:
@@ -287,7 +294,11 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 assert embedder is not None
                 vectors[rows] = embedder.encode([passages[i].text for i in rows], role,
                                                 batch_size=settings.embed_batch_size, progress=progress)
-            if not np.isfinite(vectors).all():
+            if fresh:
+                assert embedder is not None
+                known.update(zip(fresh, embedder.encode(fresh, "query", batch_size=settings.embed_batch_size)))
+            demoted_vectors = np.array([known[e["query"]] for e in demoted_entries], dtype=np.float32)
+            if not np.isfinite(vectors).all() or not np.isfinite(demoted_vectors).all():
                 raise BuildError("the embedding model returned non-finite vectors; nothing was published")
 
         with timer.stage("write"):
@@ -311,8 +322,10 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 "dictionary": dictionary_fingerprint(user_dict),
                 "counts": {"articles": len(published), "passages": len(passages),
                            "categories": len(categories_json),
-                           "learned": sum(p.kind == "learned" for p in passages)},
+                           "learned": sum(p.kind == "learned" for p in passages),
+                           "demoted": len(demoted_entries)},
                 "articles": new_hashes,
+                "demoted": demoted_entries,
             }
             passages_json = [
                 {"article": p.article_id, "kind": p.kind, "heading": p.heading, "anchor": p.anchor,
@@ -325,7 +338,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 grown = grow_ann(live, vectors, [p.key for p in passages])
             tmp = index_dir / BUILDS / f".tmp-{build_id}"
             write_build(tmp, manifest, vectors, settings.ann, keyword, passages_json, articles_json,
-                        categories_json, user_dict, grown, pinyin=vocab)
+                        categories_json, user_dict, grown, pinyin=vocab, demoted=demoted_vectors)
             # The term counts beside the keyword index are a cache for the next build, not
             # part of the index: never checksummed, never required.
             (tmp / KEYWORD_CACHE).write_text(json.dumps(made_with), "utf-8")

@@ -29,6 +29,7 @@ import faiss
 import numpy as np
 
 from ..fsutil import fsync_dir
+from . import demotion
 from .bm25 import BM25
 from .pinyin import PinyinVocab
 
@@ -115,6 +116,7 @@ class LoadedIndex:
     slot_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     rows_by_article: dict[str, list[int]] = field(default_factory=dict)
     pinyin: PinyinVocab | None = None  # sound -> words of this corpus (None: built before pinyin)
+    demoted: demotion.Demotions | None = None  # queries articles keep failing (engine.demotion)
     exact: bool = field(init=False)  # flat index: scanning ``vectors`` directly is the search
     row_slots: np.ndarray | None = field(init=False)  # passage row -> slot; None when equal
 
@@ -205,7 +207,8 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
             f"this version reads {FORMAT_VERSION}: rebuild with `helpcenter build-index`"
         )
     files = manifest.get("files", {})
-    optional = [name for name in OPTIONAL_FILES if name in files]  # listed: then required like the rest
+    # Listed: then required like the rest.
+    optional = [name for name in (*OPTIONAL_FILES, demotion.DEMOTED_FILE) if name in files]
     for name in (*DATA_FILES, *optional):
         path = folder / name
         if not path.is_file():
@@ -244,8 +247,12 @@ def load_build(folder: Path, verify_checksums: bool = True) -> LoadedIndex:
         )
     if ann.d != manifest.get("dim"):
         raise IndexCorrupt(f"{folder}: vectors have dimension {ann.d}, manifest says {manifest.get('dim')}")
+    try:
+        demoted = demotion.load(folder, manifest)
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"{folder}/{demotion.DEMOTED_FILE} cannot be read: {exc}") from None
     return LoadedIndex(folder, manifest, ann, vectors_of(ann), keyword, passages, articles, categories, slot_rows,
-                       pinyin=pinyin)
+                       pinyin=pinyin, demoted=demoted)
 
 
 def _read_slots(path: Path) -> np.ndarray:
@@ -317,7 +324,8 @@ def load_current(index_dir: Path) -> LoadedIndex:
 def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann_kind: str,
                 keyword: dict[str, BM25], passages: list[dict[str, Any]], articles: dict[str, Any],
                 categories: dict[str, Any], dictionary: Path | None,
-                grown: tuple[faiss.Index, np.ndarray] | None = None, pinyin: PinyinVocab | None = None) -> None:
+                grown: tuple[faiss.Index, np.ndarray] | None = None, pinyin: PinyinVocab | None = None,
+                demoted: np.ndarray | None = None) -> None:
     """Write every file, fsync them, then the manifest (with checksums) last.
 
     ``grown`` is the previous build's graph index grown by :func:`grow_ann`; without
@@ -347,6 +355,9 @@ def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann
     if pinyin is not None and PINYIN_FIELD in keyword:
         (folder / PINYIN_VOCAB).write_text(json.dumps(pinyin.as_json(), ensure_ascii=False), "utf-8")
         names += OPTIONAL_FILES
+    if demoted is not None and len(demoted):  # the queries of manifest["demoted"], in its order
+        demotion.write(folder, demoted)
+        names.append(demotion.DEMOTED_FILE)
     manifest = dict(manifest, files={name: sha256_file(folder / name) for name in names})
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
     for name in (*names, "manifest.json"):

@@ -210,7 +210,6 @@ class Searcher:
             return replace(cached, query=query, truncated=truncated, timings=timings)
         t = time.perf_counter()
         sound = idx.pinyin if s.pinyin else None  # None: a build made before pinyin, or switched off
-        words = self._tokenizer(idx).words(norm, normalised=True) if sound else []
         reading = sound.rewrite(norm) if sound and pinyin.is_pinyin(norm) else None
         timings["pinyin"] = time.perf_counter() - t
         if reading is not None:  # typed without an IME: search the Chinese it reads as
@@ -218,6 +217,7 @@ class Searcher:
                               rewritten=True)
             understood: tuple[str | None, str | None] = (reading[0], "pinyin")
         else:
+            words = self._tokenizer(idx).words(norm, normalised=True) if sound else []
             best = self._rank(idx, norm, k, timings, pinyin.text_terms(words, unigrams=False) if sound else [])
             understood = (None, None)
             fixed = sound.correct(norm, words) if sound and not best.confident else None
@@ -279,6 +279,9 @@ class Searcher:
             scores = self._rrf(idx, dense_ids, kw_ids)
         else:
             scores = self._score_fusion(idx, qvec, sims, kw, candidates)
+        if idx.demoted is not None and s.demote_max > 0:  # articles that keep failing this question
+            for art, factor in idx.demoted.factors(qvec, list(scores), s.demote_similarity, s.demote_max).items():
+                scores[art] *= factor
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         hits = [self._hit(idx, qvec, tokens, art, score) for art, score in ranked[:k]]
         timings["fuse"] = time.perf_counter() - t

@@ -23,6 +23,12 @@ acceptance, and a writer can still block it. A candidate needs a score of at lea
 *and* at least ``min_visits`` distinct visits that counted for it, unless an agent linked it, so
 a few visits from one person cannot teach search anything on their own.
 
+The other way round, an article that keeps failing a query is *demoted* for it: evidence of at
+most ``-threshold`` from at least ``min_visits`` distinct visits against it, with no agent link
+and no writer's acceptance (:func:`demotions`). The build stores those queries with the index,
+and search lowers the article's score for them and their paraphrases, within limits
+(``helpcenter.engine.demotion``). Accepting the pair lifts its demotion.
+
 Privacy: ``learned_questions`` holds only the normalised query with e-mail addresses and long
 numbers masked (exactly as the search log holds it), the article id and the writer's decision
 (who, when). No visit id, no time of any search, nothing about the people who asked. Evidence
@@ -51,6 +57,7 @@ MIN_VISITS = 2
 CLICK, HELPFUL, AGAINST, AGENT = 1.0, 2.0, -1.0, 3.0
 HORIZON_HALF_LIVES = 12  # older visits weigh under 1/4000 of a fresh one: not even read
 BATCH = 500              # visit ids per IN (...) query
+SLACK = 1e-3             # an hour's fading (0.99998 of a point) must not cost a pair its threshold
 
 Normaliser = Callable[[str], str]
 
@@ -202,7 +209,7 @@ def candidates(storage: Storage, threshold: float = 3.0, *, min_visits: int = MI
     out = []
     for item in evidence(storage, now, half_life_days, normalise=normalise):
         status = decided.get((item.query, item.article))
-        if status == "blocked" or item.score < threshold:
+        if status == "blocked" or item.score < threshold - SLACK:
             continue
         if item.positive_visits < min_visits and not item.agent_links:
             continue
@@ -261,3 +268,36 @@ def learned_questions(storage: Storage, mode: str, threshold: float = 3.0, *, mi
         pairs |= {(c.article, c.query) for c in candidates(storage, threshold, min_visits=min_visits, now=now,
                                                            half_life_days=half_life_days, normalise=normalise)}
     return sorted(pairs)
+
+
+def demotions(storage: Storage, threshold: float = 3.0, *, min_visits: int = MIN_VISITS,
+              now: dt.datetime | None = None, half_life_days: float = 30.0,
+              normalise: Normaliser | None = None) -> list[Evidence]:
+    """(query, article) pairs the article keeps failing, most negative first: a score of at most
+    ``-threshold`` from at least ``min_visits`` visits against it. Never a pair an agent linked
+    or a writer accepted: a person judged that the article answers."""
+    accepted = {(d.query, d.article) for d in decisions(storage, "accepted")}
+    out = [item for item in evidence(storage, now, half_life_days, normalise=normalise)
+           if item.score <= -threshold + SLACK and item.negative_visits >= min_visits and not item.agent_links
+           and (item.query, item.article) not in accepted]
+    return sorted(out, key=lambda e: (e.score, e.query, e.article))
+
+
+def demotion_strength(item: Evidence, threshold: float) -> float:
+    """0-1: how hard search demotes; full at twice the threshold's worth of evidence against."""
+    return min(1.0, -item.score / (2 * threshold))
+
+
+def demoted_questions(storage: Storage, mode: str, threshold: float = 3.0, *, min_visits: int = MIN_VISITS,
+                      now: dt.datetime | None = None, half_life_days: float = 30.0,
+                      normalise: Normaliser | None = None) -> list[tuple[str, str, float]]:
+    """The (article_id, query, strength) demotions the next build stores, sorted. Applied in
+    ``auto`` and ``reviewed`` mode alike (they only lower a rank, within limits, and a writer's
+    acceptance lifts them); none when learning is ``off``."""
+    if mode not in MODES:
+        raise ValueError(f"learning mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "off":
+        return []
+    return sorted((d.article, d.query, round(demotion_strength(d, threshold), 4))
+                  for d in demotions(storage, threshold, min_visits=min_visits, now=now,
+                                     half_life_days=half_life_days, normalise=normalise))

@@ -154,9 +154,11 @@ LEARNED_SHOWN = 50  # candidates and decisions listed on the page
 def _learned() -> dict[str, Any]:
     """The section "搜索学到的问题": candidates to decide on, and the decisions made."""
     settings, storage = current_app.extensions["hc_settings"], current_app.extensions["hc_storage"]
-    found = learning.candidates(storage, settings.learn_threshold, half_life_days=settings.learn_half_life_days,
-                                normalise=normalise)
+    options = {"half_life_days": settings.learn_half_life_days, "normalise": normalise}
+    found = learning.candidates(storage, settings.learn_threshold, **options)
+    demoted = learning.demotions(storage, settings.learn_threshold, **options) if settings.learning != "off" else []
     return {"candidates": found[:LEARNED_SHOWN], "more": max(len(found) - LEARNED_SHOWN, 0),
+            "demoted": demoted[:LEARNED_SHOWN], "demote_max": settings.demote_max, "min_visits": learning.MIN_VISITS,
             "decisions": learning.decisions(storage)[:LEARNED_SHOWN], "mode": settings.learning,
             "threshold": settings.learn_threshold, "half_life": settings.learn_half_life_days,
             "titles": _titles() or {}, "yaml_line": learning.yaml_line}

@@ -144,7 +144,10 @@ def feedback():  # type: ignore[no-untyped-def]
     if fields:
         return _invalid(fields)
     try:
-        current_app.extensions["hc_storage"].add_feedback(article_id, helpful, comment)
+        # Tied to the client's visit (X-Helpcenter-Visit / ?visit=) when it passed one, so the vote
+        # counts for the search that led to the article, as on the site.
+        current_app.extensions["hc_storage"].add_feedback(article_id, helpful, comment,
+                                                          tracking.visit_id(create=False) or None)
     except StorageUnavailable:
         return error_response(503, "暂时无法保存反馈，请稍后再试。", code="storage_unavailable")
     if not helpful:
