@@ -1,5 +1,5 @@
 """Save screenshots of home, searches, an article, a category, a missing page, the contact form
-(empty, sent with mistakes, sent), the staff pages (report, inbox, a search, a request with a reply and a note)
+(empty, sent with mistakes, sent), the staff pages (report, what search learned, inbox, a search, a request with a reply and a note)
 and the requester's status page (with the reply, and a message refused), at desktop and phone width.
 
 Usage: scripts/screenshots [OUT_DIR]   (default: screenshots/)
@@ -54,6 +54,8 @@ def staff_pages(page, base: str, out: Path, size_name: str) -> None:
     page.fill("input[name=password]", STAFF[1])
     page.click("main button[type=submit]")
     shoot(page, out, f"admin-report-{size_name}.png")
+    page.locator("#learned").screenshot(path=str(out / f"admin-learned-{size_name}.png"))
+    print(out / f"admin-learned-{size_name}.png")
     page.goto(base + "/admin/inbox")
     shoot(page, out, f"inbox-list-{size_name}.png")
     page.click("ul.requests a >> nth=0")
@@ -73,11 +75,32 @@ def staff_pages(page, base: str, out: Path, size_name: str) -> None:
         shoot(page, out, f"status-error-{size_name}.png")
 
 
+def seed_learning(app) -> None:  # noqa: ANN001
+    """Visits that give /admin's "搜索学到的问题" something to show: two that found their answer,
+    three that opened the first result for another question and said it did not help."""
+    import re
+
+    for query, vote, times in (("密码想不起来了咋整", "yes", 2), ("换了手机号登不上", "no", 3)):
+        for _ in range(times):
+            person = app.test_client()
+            html = person.get("/search", query_string={"q": query}).get_data(as_text=True)
+            link = re.search(r'class="result-title" href="(/articles/([^"?]+)\?from=[^"]+)"', html)
+            if link is None:
+                continue
+            person.get(link.group(1))
+            token = person.get("/api/csrf").get_json()["csrf_token"]
+            person.post(f"/articles/{link.group(2)}/feedback", data={"csrf_token": token, "helpful": vote})
+    writer = app.extensions.get("hc_search_log")
+    if writer is not None:
+        writer.flush()
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     settings = load_settings(instance_dir=tempfile.mkdtemp(prefix="hc-shots-"))
     app = create_app(settings=settings)
     staff.add_staff(app.extensions["hc_storage"], STAFF[0], "admin", STAFF[1])
+    seed_learning(app)
     with serve_in_thread(app) as base, chromium() as browser:
         for size_name, (w, h) in SIZES.items():
             page = browser.new_page(viewport={"width": w, "height": h})
