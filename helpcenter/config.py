@@ -142,6 +142,11 @@ class Settings:
     learn_threshold: float = _setting(
         3.0, "Evidence score at which a (query, article) pair becomes a candidate (a click is 1, a click with a "
         "\"有帮助\" vote 2, an agent's resolution 3).")
+    learned_boost: float = _setting(
+        0.05, "Score a learned question adds to its article for a query asked in the same words; paraphrases "
+        "add less, down to nothing at learned_similarity.")
+    learned_similarity: float = _setting(
+        0.9, "Cosine between a query and a learned question from which the learned question counts.")
     demote_max: float = _setting(
         0.3, "An article that keeps failing a query (strong negative evidence) loses at most this share of its "
         "score for that query and its paraphrases; 0: no demotion.")
@@ -201,6 +206,10 @@ class Settings:
             raise ConfigError(f"learning: unknown value {self.learning!r} (use reviewed, auto or off)")
         if not self.learn_threshold > 0:
             raise ConfigError(f"learn_threshold: must be more than 0, got {self.learn_threshold}")
+        if self.learned_boost < 0:
+            raise ConfigError(f"learned_boost: must be 0 or more, got {self.learned_boost}")
+        if not 0.0 < self.learned_similarity < 1.0:
+            raise ConfigError(f"learned_similarity: must be between 0 and 1, got {self.learned_similarity}")
         if not 0.0 <= self.demote_max < 1.0:
             raise ConfigError(f"demote_max: must be in [0, 1), got {self.demote_max}")
         if not 0.0 < self.demote_similarity < 1.0:

@@ -156,6 +156,24 @@ def evaluate_method(name: str, settings: Settings, embedder: Any, cache: Ordered
     return row, searcher
 
 
+def prepared(name: str, settings: Settings, queries: list[dict[str, str]],
+             label: str = "index") -> tuple[Any, OrderedDict]:
+    """Build (incrementally) the index ``settings`` name, and embed every query once, in batches:
+    the embedder and the query-vector cache that all methods share."""
+    from helpcenter.engine.text import normalise
+
+    embedder = embedder_for(settings)
+    t = time.perf_counter()
+    report = build_index(settings, embedder)
+    print(f"[{name}] {label}: {report.articles} articles, {report.passages} passages, "
+          f"{report.embedded} embedded in {time.perf_counter() - t:.0f}s", file=sys.stderr)
+    cache: OrderedDict = OrderedDict()
+    texts = sorted({normalise(q["text"])[: settings.max_query_chars] for q in queries})
+    for text, vec in zip(texts, embedder.encode(texts, "query", batch_size=64)):
+        cache[text] = vec
+    return embedder, cache
+
+
 def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]],
             qrels: dict[str, dict[str, set[str]]], base: Settings, methods: list[str],
             user_dict: str, unanswerable: list[dict[str, str]],
@@ -165,18 +183,7 @@ def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]
     visits, rebuild with what was learned and evaluate again (scripts/bench_learn.py); with
     ``tune`` also run `helpcenter tune` and, if it keeps the tuned model, evaluate with it."""
     settings = base.with_overrides(articles_dir=str(articles), index_dir=str(index), user_dict=user_dict)
-    embedder = embedder_for(settings)
-    t = time.perf_counter()
-    report = build_index(settings, embedder)
-    print(f"[{name}] index: {report.articles} articles, {report.passages} passages, "
-          f"{report.embedded} embedded in {time.perf_counter() - t:.0f}s", file=sys.stderr)
-    cache: OrderedDict = OrderedDict()
-    # Embed every query once, in batches, shared by all methods.
-    from helpcenter.engine.text import normalise
-
-    texts = sorted({normalise(q["text"])[: settings.max_query_chars] for q in queries})
-    for text, vec in zip(texts, embedder.encode(texts, "query", batch_size=64)):
-        cache[text] = vec
+    embedder, cache = prepared(name, settings, queries)
     rows = []
     for method in methods:
         row, searcher = evaluate_method(name, settings, embedder, cache, method, queries, qrels)
@@ -199,9 +206,9 @@ def run_set(name: str, articles: Path, index: Path, queries: list[dict[str, str]
             if report.get("kept"):  # adopted as ops would: the model setting, then a rebuild
                 tuned = settings.with_overrides(model=report["path"], index_dir=str(index.parent / "index-tuned-site"))
                 bench_learn.rebuild(tuned, instance)
-                tuned_embedder = embedder_for(tuned)
+                tuned_embedder, tuned_cache = prepared(name, tuned, queries, "tuned index")
                 for method in methods:
-                    rows.append(evaluate_method(name, tuned, tuned_embedder, OrderedDict(), method, queries, qrels,
+                    rows.append(evaluate_method(name, tuned, tuned_embedder, tuned_cache, method, queries, qrels,
                                                 f"{method} + learned + tuned")[0])
     return rows
 

@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import bench_quality as bq  # noqa: E402
 
 from helpcenter.config import Settings, load_settings  # noqa: E402
-from helpcenter.engine.build import build_index  # noqa: E402
 from helpcenter.engine.default_model import DEFAULT_MODEL_NAME, ensure_default_model  # noqa: E402
 from helpcenter.engine.embed import embedder_for  # noqa: E402
 from helpcenter.engine.evaluate import read_qrels, read_queries  # noqa: E402
@@ -59,12 +57,7 @@ def evaluate_all(name: str, settings: Settings, queries: list[dict[str, str]],
     # Ranking quality, uncut: the tuned model's cosines are on another scale than the ones the
     # result cut and `confident` were fitted on, which would cap its lists at 5 guesses.
     settings = settings.with_overrides(result_cut=0.0, max_guesses=0)
-    embedder = embedder_for(settings)
-    t = time.perf_counter()
-    report = build_index(settings, embedder)
-    print(f"[{name}] {label}: index {report.passages} passages, {report.embedded} embedded in "
-          f"{time.perf_counter() - t:.0f}s", file=sys.stderr)
-    cache: OrderedDict = OrderedDict()
+    embedder, cache = bq.prepared(name, settings, queries, label)
     return [bq.evaluate_method(name, settings, embedder, cache, method, queries, qrels, f"{method}, {label}")[0]
             for method in ("dense", "hybrid")]
 

@@ -114,11 +114,13 @@ class LoadedIndex:
     categories: dict[str, dict[str, Any]]
     # Slot in ``ann`` -> passage row, -1 where the passage is gone (a grown graph index).
     slot_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    rows_by_article: dict[str, list[int]] = field(default_factory=dict)
+    rows_by_article: dict[str, list[int]] = field(default_factory=dict)  # the article's own passages
+    learned_by_article: dict[str, list[int]] = field(default_factory=dict)  # visitors' questions (kind learned)
     pinyin: PinyinVocab | None = None  # sound -> words of this corpus (None: built before pinyin)
     demoted: demotion.Demotions | None = None  # queries articles keep failing (engine.demotion)
     exact: bool = field(init=False)  # flat index: scanning ``vectors`` directly is the search
     row_slots: np.ndarray | None = field(init=False)  # passage row -> slot; None when equal
+    own_rows: np.ndarray = field(init=False)  # True where the passage is the article's own text
 
     def __post_init__(self) -> None:
         n = len(self.passages)
@@ -130,7 +132,9 @@ class LoadedIndex:
             self.row_slots[self.slot_rows[alive]] = alive
         self.exact = isinstance(self.ann, faiss.IndexFlat) and self.row_slots is None
         for row, p in enumerate(self.passages):
-            self.rows_by_article.setdefault(p["article"], []).append(row)
+            by = self.learned_by_article if p["kind"] == "learned" else self.rows_by_article
+            by.setdefault(p["article"], []).append(row)
+        self.own_rows = np.array([p["kind"] != "learned" for p in self.passages], dtype=bool)
 
     @property
     def build_id(self) -> str:

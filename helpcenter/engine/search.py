@@ -345,7 +345,9 @@ class Searcher:
             if name not in idx.keyword or not terms:
                 continue  # a build made before the pinyin field
             raw = idx.keyword[name].scores(terms)
-            top = float(raw.max()) if len(raw) else 0.0
+            # Scaled to the best of the articles' own text: learned questions only add by nearness.
+            own = raw if equal or s.retrieval == "keyword" else raw[idx.own_rows]
+            top = float(own.max()) if len(own) else 0.0
             if top > 0:
                 total += weight * raw / top
         return total
@@ -363,9 +365,25 @@ class Searcher:
         out = {}
         for art in candidates:
             rows = idx.rows_by_article[art]
+            learned = idx.learned_by_article.get(art, [])
+            if learned and not dense_w:  # keyword only: a visitor's question is one more passage
+                rows = rows + learned
             cos = sims[rows] if sims is not None else idx.row_vectors(rows) @ qvec
             out[art] = dense_w * float(cos.max()) + kw_w * float(kw[rows].max())
+            if learned and dense_w:
+                out[art] += s.learned_boost * self._nearness(idx, qvec, sims, learned, s.learned_similarity)
         return out
+
+    @staticmethod
+    def _nearness(idx: LoadedIndex, qvec: np.ndarray, sims: np.ndarray | None, rows: list[int],
+                  similarity: float) -> float:
+        """0-1: how nearly this query is one that visitors asked before (1: the same words).
+
+        A learned question is a question, and e5 puts any two questions closer to each other than a
+        question to an answer: as one more passage it would outrank the article text of every
+        other answer to a loosely related question. So it counts only as near as it is."""
+        cos = sims[rows] if sims is not None else idx.row_vectors(rows) @ qvec
+        return float(np.clip((cos.max() - similarity) / (1.0 - similarity), 0.0, 1.0))
 
     def _rrf(self, idx: LoadedIndex, dense_ids: list[int], kw_ids: list[int]) -> dict[str, float]:
         """Reciprocal rank fusion over articles (each retriever's ranking, best passage per article)."""
