@@ -168,3 +168,28 @@ def test_results_far_below_the_best_are_left_out(more_searcher):
         assert len(full) == 10  # 0 turns both limits off: the whole tail is listed
         # What the cut leaves out is the tail, in order: nothing before it moves or goes missing.
         assert cut == full[: len(cut)] and len(cut) < len(full), query
+
+
+def test_a_learned_question_adds_by_nearness_and_never_outranks_as_a_passage(built):
+    """A visitor's question learned for an article lifts that article for the same question (by
+    learned_boost) and for nothing far from it; its words are not the article's own text."""
+    from helpcenter.engine.build import build_index
+
+    uncut = built.with_overrides(result_cut=0.0, max_guesses=0)
+
+    def scores(query: str) -> dict[str, float]:
+        return {h.id: h.score for h in Searcher(uncut, embedder=HashEmbedder(256)).search(query, 10).results}
+
+    taught, other = "订单号查不到物流", "怎么找回登录密码"
+    before = {q: scores(q) for q in (taught, other)}
+    build_index(built, learned=[("orders/track-order", taught)])
+    after = {q: scores(q) for q in (taught, other)}
+    assert after[taught]["orders/track-order"] == pytest.approx(
+        before[taught]["orders/track-order"] + built.learned_boost, abs=1e-4)  # the same words: the full boost
+    # A question far from it: the same order, the scores within BM25's corpus statistics (the
+    # learned words are counted in its document frequencies).
+    assert list(after[other]) == list(before[other])
+    assert after[other] == pytest.approx(before[other], rel=0.01)
+    # Keyword-only search has no nearness to go by: the question is one more passage there.
+    keyword = Searcher(uncut.with_overrides(retrieval="keyword"), embedder=HashEmbedder(256))
+    assert keyword.search(taught, 1).results[0].id == "orders/track-order"
