@@ -26,6 +26,12 @@ import numpy as np
 DEMOTED_FILE = "demoted.npy"  # one row per demoted pair, in manifest["demoted"] order
 
 
+def nearness(cosines: np.ndarray, similarity: float) -> np.ndarray:
+    """0 at or below ``similarity``, rising to 1 at the same text (cosine 1): how nearly a query is
+    one recorded before. Demotions and learned questions both count only as near as they are."""
+    return np.clip((cosines - similarity) / max(1.0 - similarity, 1e-6), 0.0, 1.0)
+
+
 @dataclass
 class Demotions:
     entries: list[dict[str, Any]]  # {"article", "query", "strength"}, as in the manifest
@@ -45,7 +51,7 @@ class Demotions:
             if not rows:
                 continue
             sims = self.vectors[rows] @ qvec
-            near = np.clip((sims - similarity) / max(1.0 - similarity, 1e-6), 0.0, 1.0)
+            near = nearness(sims, similarity)
             strength = np.array([self.entries[r]["strength"] for r in rows], dtype=np.float32)
             penalty = float((near * strength).max()) * most
             if penalty > 0:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import Settings
 from .embed import Embedder, embedder_for, identity_for
-from . import calibrate, pinyin
+from . import calibrate, demotion, pinyin
 from .index import PINYIN_FIELD, IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
 from .snippets import make_snippet
 from .text import Tokenizer, char_ngrams, get_tokenizer, normalise
@@ -371,19 +371,12 @@ class Searcher:
             cos = sims[rows] if sims is not None else idx.row_vectors(rows) @ qvec
             out[art] = dense_w * float(cos.max()) + kw_w * float(kw[rows].max())
             if learned and dense_w:
-                out[art] += s.learned_boost * self._nearness(idx, qvec, sims, learned, s.learned_similarity)
+                # A learned question is a question, and e5 puts any two questions closer to each other
+                # than a question to an answer: as one more passage it would outrank the answers to
+                # every loosely related question. So it adds only as near as the query is to it.
+                near = sims[learned] if sims is not None else idx.row_vectors(learned) @ qvec
+                out[art] += s.learned_boost * float(demotion.nearness(near, s.learned_similarity).max())
         return out
-
-    @staticmethod
-    def _nearness(idx: LoadedIndex, qvec: np.ndarray, sims: np.ndarray | None, rows: list[int],
-                  similarity: float) -> float:
-        """0-1: how nearly this query is one that visitors asked before (1: the same words).
-
-        A learned question is a question, and e5 puts any two questions closer to each other than a
-        question to an answer: as one more passage it would outrank the article text of every
-        other answer to a loosely related question. So it counts only as near as it is."""
-        cos = sims[rows] if sims is not None else idx.row_vectors(rows) @ qvec
-        return float(np.clip((cos.max() - similarity) / (1.0 - similarity), 0.0, 1.0))
 
     def _rrf(self, idx: LoadedIndex, dense_ids: list[int], kw_ids: list[int]) -> dict[str, float]:
         """Reciprocal rank fusion over articles (each retriever's ranking, best passage per article)."""
