@@ -31,25 +31,16 @@ from helpcenter.engine.default_model import DEFAULT_MODEL_NAME, ensure_default_m
 from helpcenter.engine.embed import embedder_for  # noqa: E402
 from helpcenter.engine.evaluate import read_qrels, read_queries  # noqa: E402
 from helpcenter.engine.index import load_current  # noqa: E402
-from helpcenter.engine.text import normalise  # noqa: E402
-from helpcenter.engine.tune import Pair, fine_tune  # noqa: E402
+from helpcenter.engine.tune import Pair, fine_tune, pairs_from_index  # noqa: E402
 
 
 def learned_pairs(settings: Settings, embedder: Any, queries: list[dict[str, str]],
                   qrels: dict[str, set[str]]) -> list[Pair]:
-    """Each labelled half-A query with the passage of its entry that the current model puts closest."""
+    """Each labelled half-A query with the passage of its entry that the current model puts closest,
+    chosen as `helpcenter tune` chooses it."""
     idx = load_current(Path(settings.index_dir))
-    labelled = [q for q in queries if q["id"] in qrels]
-    vecs = embedder.encode([normalise(q["text"]) for q in labelled], "query", batch_size=64)
-    pairs = []
-    for q, qvec in zip(labelled, vecs):
-        article = sorted(qrels[q["id"]])[0]
-        rows = idx.rows_by_article.get(article)
-        if not rows:
-            continue
-        best = rows[int((idx.row_vectors(rows) @ qvec).argmax())]
-        pairs.append(Pair(q["text"], article, idx.passages[best]["text"]))
-    return pairs
+    return pairs_from_index(idx, embedder, [(sorted(qrels[q["id"]])[0], q["text"]) for q in queries
+                                            if q["id"] in qrels])
 
 
 def evaluate_all(name: str, settings: Settings, queries: list[dict[str, str]],

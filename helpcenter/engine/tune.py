@@ -163,10 +163,9 @@ def pairs_from_index(idx: Any, embedder: Any, learned: Sequence[tuple[str, str]]
     qvecs = embedder.encode([q for _a, q in usable], "query")
     out = []
     for (article, query), qvec in zip(usable, qvecs):
-        rows = [r for r in idx.rows_by_article[article] if idx.passages[r]["kind"] != "learned"]
-        if rows:
-            best = rows[int((idx.row_vectors(rows) @ qvec).argmax())]
-            out.append(Pair(query, article, idx.passages[best]["text"]))
+        rows = idx.rows_by_article[article]  # the article's own passages, never the learned ones
+        best = rows[int((idx.row_vectors(rows) @ qvec).argmax())]
+        out.append(Pair(query, article, idx.passages[best]["text"]))
     return out
 
 
