@@ -75,6 +75,11 @@ class Settings:
     max_guesses: int = _setting(5, "At most this many results when search is not confident; 0: no limit.")
     max_query_chars: int = _setting(200, "Longer queries are cut to this many characters.")
     # --- web site ---
+    locales: str = _setting(
+        "zh-Hans,zh-Hant,en", "Locales the site serves, the default first (its URLs carry no prefix; the others "
+        "start with /zh-hant, /en ...). zh-Hant pages convert 简体 articles (OpenCC s2twp) unless a writer "
+        "wrote slug.zh-Hant.md; other locales show their slug.<locale>.md, or the default article marked as "
+        "untranslated.")
     site_name: str = _setting("帮助中心", "Site name shown in the header and e-mails.")
     instance_dir: str = _setting("instance", "Folder for the SQLite database, uploads and the generated secret key.")
     database_url: str = _setting("", "SQLAlchemy database URL (default: SQLite file in the instance folder).")
@@ -172,6 +177,12 @@ class Settings:
             SupportHours.parse(self.support_hours, self.support_timezone)
         except ValueError as exc:
             raise ConfigError(f"support_hours/support_timezone: {exc}") from None
+        from .locales import Locales
+
+        try:
+            Locales.parse(self.locales)
+        except ValueError as exc:
+            raise ConfigError(f"locales: {exc}") from None
         if self.embed_threads < 0:
             raise ConfigError(f"embed_threads must be 0 (automatic) or more, not {self.embed_threads}")
         for name in ("embed_batch_size", "keep_builds", "rrf_k", "candidates", "max_query_chars",

@@ -33,11 +33,24 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
+class HelpCenterApp(Flask):
+    def url_for(self, endpoint: str, **values: Any) -> str:  # type: ignore[override]
+        """Static files keep one URL in every locale, so a browser caches them once."""
+        url = super().url_for(endpoint, **values)
+        if endpoint == "static" and request:
+            from .i18n import ENVIRON_KEY, ROOT_KEY
+
+            if request.environ.get(ENVIRON_KEY):
+                inner = request.environ.get("SCRIPT_NAME", "")
+                url = url.replace(inner + "/static/", request.environ.get(ROOT_KEY, "") + "/static/", 1)
+        return url
+
+
 def create_app(test_config: dict[str, Any] | None = None, settings: Settings | None = None,
                searcher: Searcher | None = None) -> Flask:
     """``test_config`` overrides Flask config; ``settings`` and ``searcher`` let tests inject parts."""
     settings = settings or load_settings()
-    app = Flask(__name__, instance_path=str(Path(settings.instance_dir).resolve()))
+    app = HelpCenterApp(__name__, instance_path=str(Path(settings.instance_dir).resolve()))
     from ..instance import make_instance_dir, secret_key
 
     instance = make_instance_dir(settings)  # private (0700): personal data and the secret key
@@ -71,6 +84,9 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    from .i18n import init_i18n
+
+    init_i18n(app, settings.locales)  # /zh-hant/..., /en/...: the reader's locale (helpcenter.web.i18n)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.request_class = FormRequest  # per-endpoint request limits; a too-large photo costs no typed text
 
