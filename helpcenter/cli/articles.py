@@ -37,14 +37,20 @@ def check(ctx: click.Context, directory: str | None, articles_dir: str | None, s
     Every finding goes to stdout in file order, then the summary, so `check | less` shows it all.
     """
     from ..engine.content import load_articles
+    from ..locales import Locales
+
     lang = lang.lower()
     settings = settings_from(ctx, articles_dir=_articles_folder(directory, articles_dir, lang))
-    collection = load_articles(settings.articles_dir)
+    collection = load_articles(settings.articles_dir, Locales.parse(settings.locales).tags)
     for problem in collection.problems:
         click.echo(problem.format(lang))
     n_err, n_warn = len(collection.errors), len(collection.warnings)
     click.echo(text("summary", lang, articles=len(collection.articles), categories=len(collection.categories),
                     errors=n_err, warnings=n_warn))
+    tags = Locales.parse(settings.locales).tags
+    if len(tags) > 1:
+        counts = {t: sum(t in by for by in collection.translations.values()) for t in tags[1:]}
+        click.echo(text("translations", lang, counts=", ".join(f"{t} {n}" for t, n in counts.items())))
     if n_err or (strict and n_warn):
         sys.exit(1)
 

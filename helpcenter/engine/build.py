@@ -47,6 +47,8 @@ from .index import (
 from .passages import PASSAGE_RULES_VERSION, Passage, article_passages, learned_passages
 from .render import render_article
 from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise
+from .translations import article_versions, category_versions
+from ..locales import Locales
 
 # Which e5 prompt each passage kind is embedded with: titles and alternate
 # questions are question-like, so they match queries symmetrically.
@@ -171,7 +173,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
     tmp: Path | None = None
     try:
         with timer.stage("load"):
-            collection: Collection = load_articles(settings.articles_dir)
+            tags = Locales.parse(settings.locales).tags
+            collection: Collection = load_articles(settings.articles_dir, tags)
         if collection.errors:
             raise BuildError(
                 f"{len(collection.errors)} error(s) in {settings.articles_dir}; nothing was published "
@@ -184,7 +187,12 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         published.sort(key=lambda a: (collection.categories[a.category].order, a.category, a.order, a.id))
 
         with timer.stage("passages"):
-            passages: list[Passage] = [p for a in published for p in article_passages(a)]
+            # A writer's translation is more passages of its article: an English query matches English text.
+            translated = collection.translations
+            passages: list[Passage] = [
+                p for a in published
+                for version in (a, *(t for t in translated.get(a.id, {}).values() if not t.draft))
+                for p in article_passages(version)]
             passages += learned_passages(learned or (), {a.id for a in published}, passages)
             demoted_entries = demotion.normalised_entries(demoted or (), {a.id for a in published})
 
@@ -205,6 +213,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                     "id": a.id, "category": a.category, "title": a.title, "summary": a.summary,
                     "questions": a.questions, "tags": a.tags, "order": a.order, "updated": a.updated,
                     "html": html, "toc": toc, "path": a.path, "source": source,
+                    "locales": article_versions(a, translated.get(a.id, {}), tags, collection.glossaries, html,
+                                                old.get("locales", {}), RENDER_VERSION),
                 }
             for a_json in articles_json.values():
                 a_json["hash"] = _article_hash(a_json)
@@ -213,7 +223,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 in_category.setdefault(a.category, []).append(a.id)
             categories_json = {
                 c.id: {"id": c.id, "name": c.name, "description": c.description, "order": c.order,
-                       "articles": in_category[c.id]}
+                       "articles": in_category[c.id],
+                       "locales": category_versions(c.name, c.description, c.locales, tags, collection.glossaries)}
                 for c in sorted(collection.categories.values(), key=lambda c: (c.order, c.id))
                 if c.id in in_category
             }
@@ -221,7 +232,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         user_dict = Path(settings.user_dict) if settings.user_dict else None
         model_name = embedder.name if embedder else identity_for(settings)
         fingerprint = hashlib.sha256(json.dumps(
-            [FORMAT_VERSION, PASSAGE_RULES_VERSION, model_name, settings.ann, ROLE_FOR_KIND,
+            [FORMAT_VERSION, PASSAGE_RULES_VERSION, model_name, settings.ann, ROLE_FOR_KIND, tags,
+             collection.glossaries,
              dictionary_fingerprint(user_dict),
              {a_id: a["hash"] for a_id, a in articles_json.items()}, categories_json,
              sorted((p.article_id, p.text) for p in passages if p.kind == "learned"), demoted_entries],
@@ -323,13 +335,17 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 "counts": {"articles": len(published), "passages": len(passages),
                            "categories": len(categories_json),
                            "learned": sum(p.kind == "learned" for p in passages),
-                           "demoted": len(demoted_entries)},
+                           "demoted": len(demoted_entries),
+                           "translations": sum(a["locales"].get(t, {}).get("kind") == "translated"
+                                               for a in articles_json.values() for t in tags[1:])},
                 "articles": new_hashes,
                 "demoted": demoted_entries,
+                "locales": list(tags),
+                "glossaries": collection.glossaries,  # search converts snippets for zh-Hant readers
             }
             passages_json = [
                 {"article": p.article_id, "kind": p.kind, "heading": p.heading, "anchor": p.anchor,
-                 "text": p.text, "key": p.key}
+                 "text": p.text, "key": p.key, "locale": p.locale or tags[0]}
                 for p in passages
             ]
             grown = None

@@ -21,11 +21,15 @@ from .frontmatter import REPORTED, read_fields, shown, split_front_matter
 from .links import body_links, classify, heading_ids, resolve_link
 from .problems import Problem, problem
 from .render import render_article
+from .translations import attach_translations, category_translations, load_glossaries
 
 __all__ = ["Article", "Category", "Collection", "Problem", "load_articles", "parse_article", "parse_category",
            "resolve_link", "split_front_matter"]
 
 ARTICLE_FIELDS = {"title", "summary", "questions", "tags", "order", "draft", "updated"}
+# A translation (slug.<locale>.md) also records which version of its source it translates.
+TRANSLATION_FIELDS = ARTICLE_FIELDS | {"source"}
+LOCALE_SUFFIX_RE = re.compile(r"^(?P<slug>.+)\.(?P<locale>[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-[A-Z]{2})?)$")
 CATEGORY_FIELDS = {"name", "description", "order"}
 CATEGORY_FILE = "_category.yml"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -38,6 +42,7 @@ class Category:
     name: str
     description: str = ""
     order: int = 0
+    locales: dict[str, dict[str, str]] = field(default_factory=dict)  # _category.en.yml: name, description
 
 
 @dataclass
@@ -56,6 +61,9 @@ class Article:
     updated: str = ""
     # 1-based file line of each questions entry, for pointing writers at duplicates.
     question_lines: list[int] = field(default_factory=list)
+    locale: str = ""  # a translation's locale (slug.en.md); "" for the source article
+    source: str = ""  # a translation's `source`: the source_hash of the version it translates
+    source_line: int = 1
 
     @property
     def slug(self) -> str:
@@ -67,6 +75,9 @@ class Collection:
     categories: dict[str, Category]
     articles: dict[str, Article]
     problems: list[Problem]
+    # article id -> locale -> the writer's translation (helpcenter.engine.translations)
+    translations: dict[str, dict[str, Article]] = field(default_factory=dict)
+    glossaries: dict[str, dict[str, str]] = field(default_factory=dict)  # _glossary.zh-Hant.yml
 
     @property
     def errors(self) -> list[Problem]:
@@ -117,7 +128,8 @@ def parse_article(path: Path, root: Path) -> tuple[Article | None, list[Problem]
     if fm_text is None:
         err(1, "front_matter_unclosed" if text.split("\n", 1)[0].strip() == "---" else "no_front_matter")
         return None, problems
-    parsed = read_fields(fm_text, 2, rel, ARTICLE_FIELDS, problems)
+    named = LOCALE_SUFFIX_RE.match(path.stem)
+    parsed = read_fields(fm_text, 2, rel, TRANSLATION_FIELDS if named else ARTICLE_FIELDS, problems)
     if parsed is None:
         return None, problems
     meta, lines = parsed
@@ -180,8 +192,9 @@ def parse_article(path: Path, root: Path) -> tuple[Article | None, list[Problem]
         found = next((i + 2 for i in range(q_start, len(fm_lines)) if q in fm_lines[i]), line_of("questions"))
         question_lines.append(found)
 
+    source = value("source", "")
     category = path.parent.name
-    slug = path.stem
+    slug = named.group("slug") if named else path.stem
     if not SLUG_RE.match(slug):
         err(1, "bad_file_name", name=path.name)
     article = Article(
@@ -198,6 +211,9 @@ def parse_article(path: Path, root: Path) -> tuple[Article | None, list[Problem]
         draft=draft,
         updated=str(updated or ""),
         question_lines=question_lines,
+        locale=named.group("locale") if named else "",
+        source=str(source).strip(),
+        source_line=line_of("source"),
     )
     return article, problems
 
@@ -281,10 +297,11 @@ def _link_problems(art: Article, root: Path, articles: dict[str, Article], categ
     return out
 
 
-def load_articles(root: str | Path) -> Collection:
-    """Read every category and article under ``root`` and cross-check them.
+def load_articles(root: str | Path, locales: tuple[str, ...] | None = None) -> Collection:
+    """Read every category, article and translation under ``root`` and cross-check them.
 
     Problems come in file order (by path, then line), the order a writer fixes them in.
+    ``locales``: the site's locales, so a translation into one it does not serve is reported.
     """
     root = Path(root)
     problems: list[Problem] = []
@@ -298,11 +315,13 @@ def load_articles(root: str | Path) -> Collection:
             problems.append(problem(_rel(md, root), 1, "outside_category"))
 
     seen_lower: dict[str, str] = {}
+    translated: list[Article] = []
     unloaded: set[str] = set()  # categories with an article that failed to load
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         files = sorted(folder.glob("*.md"))
         cat, cat_problems = parse_category(folder, root)
         problems.extend(cat_problems)
+        cat.locales = category_translations(folder, root, problems)
         categories[cat.id] = cat
         for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
             if any(sub.rglob("*.md")):
@@ -311,7 +330,11 @@ def load_articles(root: str | Path) -> Collection:
             article, art_problems = parse_article(path, root)
             problems.extend(art_problems)
             if article is None:
-                unloaded.add(cat.id)
+                if not LOCALE_SUFFIX_RE.match(path.stem):
+                    unloaded.add(cat.id)
+                continue
+            if article.locale:
+                translated.append(article)
                 continue
             key = article.id.lower()
             if key in seen_lower:
@@ -338,8 +361,12 @@ def load_articles(root: str | Path) -> Collection:
                                         question=q, other=owner[norm].path))
             owner.setdefault(norm, art)
         problems.extend(_link_problems(art, root, articles, categories, anchors_of))
+    translations = attach_translations(translated, articles, locales, problems)
+    for art in (t for by_locale in translations.values() for t in by_locale.values()):
+        problems.extend(_link_problems(art, root, articles, categories, anchors_of))
     for cat_id in categories:
         if cat_id not in unloaded and not any(a.category == cat_id for a in articles.values()):
             problems.append(problem(f"{root.name}/{cat_id}", 0, "empty_category"))
+    glossaries = load_glossaries(root, problems)
     problems.sort(key=lambda p: (p.path, p.line))
-    return Collection(categories, articles, problems)
+    return Collection(categories, articles, problems, translations, glossaries)

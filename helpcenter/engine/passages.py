@@ -33,6 +33,7 @@ class Passage:
     heading: str  # heading path shown to users, "" for title/question passages
     anchor: str  # HTML id of the section's heading, for deep links
     text: str
+    locale: str = ""  # a writer's translation (slug.en.md); "" for the source article's own text
 
     @cached_property  # asked for a dozen times per passage in a build
     def key(self) -> str:
@@ -129,8 +130,8 @@ def article_passages(article: Article) -> list[Passage]:
                          and body_text.startswith(article.title.rstrip("…").strip()))
     out = []
     if not title_is_fragment:
-        out.append(Passage(article.id, "title", "", "", f"{article.title}\n{article.summary}".strip()))
-    out += [Passage(article.id, "question", "", "", q) for q in article.questions]
+        out.append(Passage(article.id, "title", "", "", f"{article.title}\n{article.summary}".strip(), article.locale))
+    out += [Passage(article.id, "question", "", "", q, article.locale) for q in article.questions]
     if title_only:
         return out
     for heads, anchor, md in sections(article.body):
@@ -138,7 +139,7 @@ def article_passages(article: Article) -> list[Passage]:
         for chunk in _chunks(plain(md)):
             # The heading path gives a section its context ("步骤" alone means little).
             text = f"{article.title} › {heading}\n{chunk}" if heading else f"{article.title}\n{chunk}"
-            out.append(Passage(article.id, "section", heading, anchor, text))
+            out.append(Passage(article.id, "section", heading, anchor, text, article.locale))
     return out
 
 

@@ -74,6 +74,17 @@ MESSAGES: dict[str, Message] = {
                        "nested folders are not categories; move these articles up one level"),
     "duplicate_id": M("error", "文章 id {id!r} 重复（另见 {other}）", "duplicate article id {id!r} (also {other})"),
     "empty_category": M("warning", "分类里没有文章", "category has no articles"),
+    # Translations (slug.<locale>.md beside slug.md)
+    "orphan_translation": M("warning", "这是 {id} 的译文，但原文 {source} 不存在：读者看不到它",
+                            "a translation of {id}, but {source} does not exist: no reader sees it"),
+    "unknown_locale": M("warning", "语言 {locale!r} 不在网站的语言设置里（{known}）：读者看不到这篇译文",
+                        "locale {locale!r} is not one the site serves ({known}): no reader sees this translation"),
+    "translation_unversioned": M("warning", "译文没有记下对应的原文版本：请加上 source: {hash}，原文改动后 check 才能提醒您",
+                                 "the translation does not record its source version: add source: {hash}, so check "
+                                 "can tell you when the source changes"),
+    "stale_translation": M("warning", "原文在译文写成后改过（source: {old}，现在是 {hash}）：请对照原文更新译文，再把 source 改成 {hash}",
+                           "the source changed since this translation was written (source: {old}, now {hash}): "
+                           "update the translation, then set source: {hash}"),
     # Across articles
     "duplicate_question": M("error", "问法 {question!r} 也出现在 {other}；每种问法只应指向一篇文章",
                             "question {question!r} is also in {other}; each phrasing should lead to one article"),
@@ -98,6 +109,9 @@ del M
 TEXTS: dict[str, dict[str, str]] = {
     "summary": {"zh": "{articles} 篇文章，{categories} 个分类：{errors} 个错误，{warnings} 个警告",
                 "en": "{articles} articles in {categories} categories: {errors} error(s), {warnings} warning(s)"},
+    "translations": {"zh": "译文：{counts}（没有译文的繁體页面由简体自动转换，其他语言显示原文并注明）",
+                     "en": "translations: {counts} (繁體 pages without one are converted from 简体; other "
+                           "locales show the source, marked)"},
     "not_published": {"zh": "{folder} 里有 {errors} 个错误：没有发布任何内容，网站继续使用现有索引",
                       "en": "{errors} error(s) in {folder}; nothing was published, the site keeps its current index"},
     "two_folders": {"zh": "文章文件夹写了两个不同的值：{a} 和 {b}；请只写一个（DIR 或 --articles）",

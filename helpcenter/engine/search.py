@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +22,12 @@ from ..config import Settings
 from .embed import Embedder, embedder_for, identity_for
 from . import calibrate, demotion, pinyin
 from .index import PINYIN_FIELD, IndexError_, IndexMismatch, IndexMissing, LoadedIndex, current_target, load_build
-from .snippets import make_snippet
+from .results import Hit, make_hit
 from .text import Tokenizer, char_ngrams, get_tokenizer, normalise
 
 log = logging.getLogger(__name__)
 RETRY_FAILED_BUILD_AFTER = 30.0  # seconds
 ANSWER_CACHE_SIZE = 1024  # whole answers kept per searcher (keyed by build, so a rebuild starts afresh)
-
-
-@dataclass
-class Hit:
-    id: str
-    title: str
-    category: str
-    category_name: str
-    score: float
-    dense: float  # best passage cosine similarity
-    heading: str
-    anchor: str
-    snippet: str
-    snippet_html: str
-    confident: bool
-    passage_kind: str
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -142,7 +123,7 @@ class Searcher:
         # Popular questions repeat: their vectors are kept (and may be shared between searchers),
         # and so are whole answers, per index build.
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict() if query_cache is None else query_cache
-        self._answers: OrderedDict[tuple[str, str, int], SearchResponse] = OrderedDict()
+        self._answers: OrderedDict[tuple[str, str, int, str], SearchResponse] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -189,7 +170,9 @@ class Searcher:
                 self._qcache.popitem(last=False)
         return vec
 
-    def search(self, query: str, k: int = 5) -> SearchResponse:
+    def search(self, query: str, k: int = 5, locale: str | None = None) -> SearchResponse:
+        """``locale``: the reader's; results are ranked the same in every locale, and shown
+        (title, snippet, section) in the version that reader gets (engine.translations)."""
         s = self.settings
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
@@ -200,7 +183,7 @@ class Searcher:
         timings["normalise"] = time.perf_counter() - t0
         if not norm:
             return SearchResponse(query, norm, [], False, truncated, idx.build_id, timings)
-        key = (idx.build_id, norm, k)
+        key = (idx.build_id, norm, k, locale or "")
         with self._lock:
             cached = self._answers.get(key)
             if cached is not None:
@@ -214,17 +197,19 @@ class Searcher:
         timings["pinyin"] = time.perf_counter() - t
         if reading is not None:  # typed without an IME: search the Chinese it reads as
             best = self._rank(idx, reading[0], k, timings, pinyin.terms(reading[1]), typed_pinyin=True,
-                              rewritten=True)
+                              rewritten=True, locale=locale)
             understood: tuple[str | None, str | None] = (reading[0], "pinyin")
         else:
             words = self._tokenizer(idx).words(norm, normalised=True) if sound else []
-            best = self._rank(idx, norm, k, timings, pinyin.text_terms(words, unigrams=False) if sound else [])
+            best = self._rank(idx, norm, k, timings, pinyin.text_terms(words, unigrams=False) if sound else [],
+                              locale=locale)
             understood = (None, None)
             fixed = sound.correct(norm, words) if sound and not best.confident else None
             if fixed:  # a homophone typo: search the fix too, and keep it only if it answers better
                 t = time.perf_counter()
                 alt_words = self._tokenizer(idx).words(fixed, normalised=True)
-                alt = self._rank(idx, fixed, k, {}, pinyin.text_terms(alt_words, unigrams=False), rewritten=True)
+                alt = self._rank(idx, fixed, k, {}, pinyin.text_terms(alt_words, unigrams=False), rewritten=True,
+                                 locale=locale)
                 timings["homophone"] = time.perf_counter() - t
                 if alt.hits and (alt.confident or not best.hits or alt.hits[0].score > best.hits[0].score):
                     best, understood = alt, (fixed, "homophone")
@@ -238,7 +223,7 @@ class Searcher:
         return response
 
     def _rank(self, idx: LoadedIndex, norm: str, k: int, timings: dict[str, float], sounds: list[str],
-              typed_pinyin: bool = False, rewritten: bool = False) -> Ranked:
+              typed_pinyin: bool = False, rewritten: bool = False, locale: str | None = None) -> Ranked:
         """The ranked, trimmed hits for normalised text, whether the first is a confident answer,
         and why (:mod:`helpcenter.engine.calibrate`). ``sounds``: the query's pinyin terms
         (weighted up when it was typed as pinyin); ``rewritten``: ``norm`` is our reading of it."""
@@ -283,7 +268,7 @@ class Searcher:
             for art, factor in idx.demoted.factors(qvec, list(scores), s.demote_similarity, s.demote_max).items():
                 scores[art] *= factor
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-        hits = [self._hit(idx, qvec, tokens, art, score) for art, score in ranked[:k]]
+        hits = [make_hit(idx, qvec, tokens, art, score, s.confident_floor, locale) for art, score in ranked[:k]]
         timings["fuse"] = time.perf_counter() - t
         lead = ranked[0][1] - ranked[1][1] if len(ranked) > 1 else (ranked[0][1] if ranked else 0.0)
         values: dict[str, float] = {}
@@ -391,23 +376,3 @@ class Searcher:
             for rank, art in enumerate(seen):
                 out[art] = out.get(art, 0.0) + weight / (s.rrf_k + rank + 1)
         return out
-
-    def _hit(self, idx: LoadedIndex, qvec: np.ndarray, tokens: list[str], art_id: str,
-             score: float) -> Hit:
-        article = idx.articles[art_id]
-        rows = idx.rows_by_article[art_id]
-        sims = idx.row_vectors(rows) @ qvec
-        best_any = float(sims.max())
-        # Show the section that answers: the best-matching body section, else the summary.
-        sections = [(float(sims[j]), rows[j]) for j in range(len(rows)) if idx.passages[rows[j]]["kind"] == "section"]
-        shown = idx.passages[max(sections)[1]] if sections else idx.passages[rows[0]]
-        text = shown["text"].split("\n", 1)[1] if "\n" in shown["text"] else shown["text"]
-        snippet, snippet_html = make_snippet(text, tokens)
-        category = idx.categories.get(article["category"], {})
-        return Hit(
-            id=art_id, title=article["title"], category=article["category"],
-            category_name=category.get("name", article["category"]), score=round(score, 6),
-            dense=round(best_any, 4), heading=shown["heading"], anchor=shown["anchor"],
-            snippet=snippet, snippet_html=snippet_html,
-            confident=best_any >= self.settings.confident_floor, passage_kind=shown["kind"],
-        )
