@@ -51,6 +51,8 @@ class Escalation(Base):
     # Subject and description as our tokeniser cuts them, " "-separated with a space at each end,
     # so the inbox finds 密码 in 忘记密码了 without LIKE over raw text (NULL: not cut yet).
     search_terms: Mapped[str | None] = mapped_column(Text)
+    # The requester's locale (zh-Hant, en, ...): their e-mails and status page speak it (0005; NULL: default).
+    locale: Mapped[str | None] = mapped_column(String(16))
     attachments: Mapped[list["Attachment"]] = relationship(back_populates="escalation",
                                                            cascade="all, delete-orphan")
 
@@ -62,6 +64,7 @@ class Escalation(Base):
             "order_number": self.order_number, "context": json.loads(self.context or "{}"),
             "status": self.status, "solved_at": _iso(self.solved_at), "resolution": self.resolution,
             "resolution_article": self.resolution_article, "resolution_note": self.resolution_note,
+            "locale": self.locale,
             "attachments": [a.as_json() for a in self.attachments],
         }
 
@@ -171,9 +174,11 @@ class SearchLog(Base):
     confident: Mapped[bool] = mapped_column(Boolean, index=True)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     build_id: Mapped[str] = mapped_column(String(64), default="")
+    locale: Mapped[str | None] = mapped_column(String(16))  # the reader's (0005; NULL: before locales)
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": as_utc(self.created_at).isoformat(), "source": self.source,
+                "locale": self.locale,
                 "query": self.query, "results": json.loads(self.results or "[]"), "top_score": self.top_score,
                 "top_dense": self.top_dense, "confident": self.confident, "escalated": self.escalated}
 

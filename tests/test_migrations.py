@@ -348,3 +348,42 @@ def test_a_database_at_0002_keeps_staff_and_requests_and_they_work_at_head(datab
     assert tickets.backfill_terms(store, tokenizer.tokens) == 1
     assert [e.reference for e in inbox.list_requests(store, text=inbox.TextQuery("密码", ("密码",)))] == [old.reference]
     store.engine.dispose()
+
+
+def test_a_database_at_0004_keeps_requests_and_searches_and_records_locales_at_head(database_url):  # noqa: F811
+    """The schema the last landed release made (0004, search learns) with rows, upgraded to head:
+    the old request and search read as the default locale, and new ones keep theirs."""
+    from alembic import command
+
+    from helpcenter.insights.searchlog import SearchLogger
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), "0004")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO escalations (reference, created_at, email, category, subject, description,"
+                          " context, status) VALUES ('HC-20261202-BBBB', '2026-12-02 09:00:00', 'old@example.com',"
+                          " 'account', '忘记密码', '升级前提交的', '{}', 'new')"))
+        conn.execute(text("INSERT INTO search_log (key, created_at, visit_id, source, query, results, confident,"
+                          " escalated, build_id) VALUES ('k1', '2026-12-02 09:00:00', 'v1', 'site', '忘记密码',"
+                          " '[]', :f, :f, '')"), {"f": False})
+    engine.dispose()
+
+    store = Storage(database_url)
+    assert store.upgrade().changed and revisions(database_url) == [migrate.head()]
+    assert differences(database_url) == []
+    old = store.get_escalation("HC-20261202-BBBB")
+    assert old.subject == "忘记密码" and old.locale is None
+    new = store.add_escalation({"email": "new@example.com", "category": "account", "subject": "Password",
+                                "description": "I forgot it", "locale": "en"}, {}, [])
+    assert store.get_escalation(new.reference).locale == "en"
+
+    class Response:  # what the writer reads of a search response
+        normalised, results, confident, build_id = "forgot password", [], False, "b"
+
+    writer = SearchLogger(store, background=False)
+    writer.log_search("v2", "site", Response(), locale="zh-Hant")
+    with store.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT visit_id, locale FROM search_log")).all())
+    assert rows == {"v1": None, "v2": "zh-Hant"}
+    store.engine.dispose()
