@@ -8,10 +8,15 @@ lower case (``/zh-hant/...``), gettext catalogs with an underscore (``zh_Hant``)
 
 from __future__ import annotations
 
+import gettext
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 TAG_RE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-[A-Z]{2})?$")
+# The UI catalogs (scripts/i18n makes them): the web layer's Flask-Babel and support's e-mails read them.
+TRANSLATIONS = Path(__file__).parent / "translations"
 # Chinese scripts convert into each other (OpenCC); every other locale needs a translation.
 CONVERTIBLE = {"zh-Hant": "s2twp"}
 # Accept-Language regions that read Traditional Chinese.
@@ -76,3 +81,14 @@ def is_chinese(tag: str) -> bool:
 def gettext_name(tag: str) -> str:
     """The catalog folder name: ``zh-Hant`` → ``zh_Hant``."""
     return tag.replace("-", "_")
+
+
+@lru_cache(maxsize=16)
+def catalog(tag: str | None) -> gettext.NullTranslations:
+    """The UI strings of ``tag`` outside a request (e-mails): msgids are the 简体 text, so the
+    default locale, an unknown one, or None reads them as they are."""
+    from babel.support import Translations
+
+    if not tag:
+        return gettext.NullTranslations()
+    return Translations.load(str(TRANSLATIONS), [gettext_name(tag)])

@@ -81,7 +81,10 @@ class Report:
                          "share": "" if share is None else share, "details": details})
 
         for key, value in self.summary.items():
-            if isinstance(value, float) or value is None:
+            if key == "by_locale":
+                for r in value:
+                    add("by_locale", "", r["locale"], count=r["searches"], share=_round(r["confident_rate"]))
+            elif isinstance(value, float) or value is None:
                 add("summary", "", key, share=_round(value))
             else:
                 add("summary", "", key, count=value)
@@ -112,6 +115,9 @@ class Report:
         lines = [f"报告 {self.since} – {self.until} ({self.timezone})", ""]
         lines.append(f"搜索 {s['searches']} 次：站内 {s['site_searches']} 次，来自 {s['visits']} 次访问；"
                      f"API 搜索 {s['api_searches']} 次（不计入访问和自助解决率）")
+        if len(s.get("by_locale") or []) > 1:
+            lines.append("按语言：" + "，".join(f"{r['locale']} {r['searches']} 次（确切 {_pct(r['confident_rate'])}）"
+                                              for r in s["by_locale"]))
         lines.append(f"自助解决率 {_pct(s['deflection_rate'])}（{s['escalated_visits']} 次访问转人工）；"
                      f"有确切答案 {_pct(s['confident_rate'])}；结果点击率 {_pct(s['click_rate'])}")
         lines.append(f"求助 {s['escalations']} 条；文章投票 有帮助 {s['votes_yes']} / 没有帮助 {s['votes_no']}")
@@ -226,7 +232,7 @@ def group_queries(counts: Sequence[tuple[str, int]], embedder: Any, threshold: f
 
 def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, until: dt.date, *,
                  timezone: str = "UTC", threshold: float = 0.89, titles: dict[str, str] | None = None,
-                 top: int = 20) -> Report:
+                 top: int = 20, default_locale: str = "zh-Hans") -> Report:
     """The writers' report for ``since``..``until`` (whole days in ``timezone``, both included).
 
     ``embedder`` (the site's, or a callable that loads it) groups the unanswered
@@ -254,6 +260,12 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
         escalated_ids = set(s.scalars(select(SearchLog.visit_id).distinct()
                                       .where(on_site, SearchLog.escalated.is_(True))))
         site_searches = s.scalar(select(func.count()).select_from(SearchLog).where(on_site)) or 0
+        # Searches before locales (NULL) were made in the default locale, the only one then.
+        loc = func.coalesce(SearchLog.locale, default_locale)
+        by_locale = [{"locale": tag, "searches": int(n), "confident_rate": _share(int(c or 0), int(n))}
+                     for tag, n, c in s.execute(
+                         select(loc, func.count(), func.sum(case((SearchLog.confident.is_(True), 1), else_=0)))
+                         .where(in_range).group_by(loc).order_by(func.count().desc(), loc)).all()]
         clicked_searches = s.scalar(select(func.count(distinct(SearchClick.search_id)))
                                     .join(SearchLog, SearchLog.id == SearchClick.search_id).where(in_range)) or 0
 
@@ -347,6 +359,7 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
         "confident_rate": _share(confident, searches),
         "click_rate": _share(clicked_searches, site_searches),
         "unanswered_searches": searches - confident,
+        "by_locale": by_locale,
         "escalations": escalations,
         "votes_yes": sum(v[True] for v in votes.values()),
         "votes_no": sum(v[False] for v in votes.values()),

@@ -335,7 +335,12 @@ class Outbox:
         nonce = tickets.status_nonce(self.storage, esc.reference)
         if not nonce:
             return None
-        return statuslink.status_url(self.settings.public_url, statuslink.make_token(self.secret, esc.reference, nonce))
+        from ..locales import Locales
+
+        locales = Locales.parse(self.settings.locales)
+        prefix = locales.prefix(esc.locale) if getattr(esc, "locale", None) in locales.tags else ""
+        return statuslink.status_url(self.settings.public_url, statuslink.make_token(self.secret, esc.reference, nonce),
+                                     prefix)
 
     def post_webhook(self, url: str, esc: Any, attempt: int) -> None:
         if not url:

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAY_NAMES_ZH = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
+# Day names, "every day" and "from-to" by language (the reader's locale; 简体 when unknown).
+DAY_WORDS = {
+    "zh-Hans": (["周一", "周二", "周三", "周四", "周五", "周六", "周日"], "每天", "{0}至{1}"),
+    "zh-Hant": (["週一", "週二", "週三", "週四", "週五", "週六", "週日"], "每天", "{0}至{1}"),
+    "en": (["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "Every day", "{0}–{1}"),
+}
 _SPEC_RE = re.compile(r"^\s*(mon|tue|wed|thu|fri|sat|sun)\s*-\s*(mon|tue|wed|thu|fri|sat|sun)\s+"
                       r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -36,10 +41,11 @@ class SupportHours:
             raise ValueError(f"unknown time zone {timezone!r}") from None
         return cls(days, start, end, tz)
 
-    def describe(self) -> str:
+    def describe(self, locale: str = "zh-Hans") -> str:
+        names, every, between = DAY_WORDS.get(locale) or DAY_WORDS.get(locale.split("-")[0]) or DAY_WORDS["zh-Hans"]
         ordered = sorted(self.days)
-        span = (DAY_NAMES_ZH[ordered[0]] if len(ordered) == 1
-                else "每天" if len(ordered) == 7 else f"{DAY_NAMES_ZH[ordered[0]]}至{DAY_NAMES_ZH[ordered[-1]]}")
+        span = (names[ordered[0]] if len(ordered) == 1
+                else every if len(ordered) == 7 else between.format(names[ordered[0]], names[ordered[-1]]))
         return f"{span} {self.start:%H:%M}–{self.end:%H:%M}"
 
     def response_due(self, now: dt.datetime, working_hours: float) -> dt.datetime:

@@ -1,5 +1,8 @@
 """E-mails about an escalation: the confirmation to the person who asked for help and the
-notice to the support inbox. They are sent by the outbox worker (helpcenter.support.delivery)."""
+notice to the support inbox. They are sent by the outbox worker (helpcenter.support.delivery).
+
+The requester's e-mails speak the locale they asked in (``esc.locale``); the support
+team's notice stays in the site's default locale and names the requester's."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from ..config import Settings
+from ..locales import catalog
 
 # Any control character (CR/LF above all) in a header would end it: one line, one space.
 CONTROLS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -20,34 +24,47 @@ def one_line(text: str) -> str:
     return " ".join(CONTROLS_RE.sub(" ", text or "").split())
 
 
-def _follow_up(link: str | None) -> str:
+def _gettext(esc: Any) -> Any:
+    return catalog(getattr(esc, "locale", None)).gettext
+
+
+def _follow_up(esc: Any, link: str | None) -> str:
+    _ = _gettext(esc)
     if link:
-        return f"查看进度、阅读回复或补充信息（截图也可以）：\n{link}\n请勿把这个链接转发给他人，凭它可以查看您的求助。"
-    return "如需补充信息，请回复本邮件并保留编号。"
+        return _("查看进度、阅读回复或补充信息（截图也可以）：\n%(link)s\n请勿把这个链接转发给他人，凭它可以查看您的求助。") % {
+            "link": link}
+    return _("如需补充信息，请回复本邮件并保留编号。")
 
 
 def _to_requester(settings: Settings, esc: Any, subject: str, middle: str, link: str | None) -> EmailMessage:
     """A message to the person who asked: greeting, ``middle``, how to follow up, signature."""
+    _ = _gettext(esc)
+    site = _(settings.site_name)  # the default name has a translation; a configured one is kept
     msg = EmailMessage()
-    msg["Subject"] = one_line(f"[{settings.site_name}] {subject}")
+    msg["Subject"] = one_line(f"[{site}] {subject}")
     msg["From"] = settings.mail_from
     msg["To"] = esc.email
-    msg.set_content(f"您好{('，' + esc.name) if esc.name else ''}：\n\n{middle}\n\n"
-                    f"{_follow_up(link)}\n\n{settings.site_name}\n")
+    greeting = _("您好，%(name)s：") % {"name": esc.name} if esc.name else _("您好：")
+    msg.set_content(f"{greeting}\n\n{middle}\n\n{_follow_up(esc, link)}\n\n{site}\n")
     return msg
 
 
 def confirmation_message(settings: Settings, esc: Any, due: dt.datetime, link: str | None = None) -> EmailMessage:
     """``link``: the requester's status page (helpcenter.support.statuslink), when it can be made."""
-    return _to_requester(settings, esc, f"我们已收到您的求助 {esc.reference}",
-                         f"我们已收到您的求助，编号 {esc.reference}。\n主题：{esc.subject}\n\n"
-                         f"客服预计在 {due:%Y-%m-%d %H:%M}（{settings.support_timezone}）前回复您。", link)
+    _ = _gettext(esc)
+    values = {"reference": esc.reference, "subject": esc.subject, "due": f"{due:%Y-%m-%d %H:%M}",
+              "zone": settings.support_timezone}
+    return _to_requester(settings, esc, _("我们已收到您的求助 %(reference)s") % values,
+                         _("我们已收到您的求助，编号 %(reference)s。\n主题：%(subject)s\n\n"
+                           "客服预计在 %(due)s（%(zone)s）前回复您。") % values, link)
 
 
 def reply_message(settings: Settings, esc: Any, body: str, link: str | None = None) -> EmailMessage:
     """An agent's reply, as the requester reads it in their mailbox."""
-    return _to_requester(settings, esc, f"客服回复了您的求助 {esc.reference}：{esc.subject}",
-                         f"客服回复了您的求助（编号 {esc.reference}）：\n\n{body}", link)
+    _ = _gettext(esc)
+    values = {"reference": esc.reference, "subject": esc.subject, "body": body}
+    return _to_requester(settings, esc, _("客服回复了您的求助 %(reference)s：%(subject)s") % values,
+                         _("客服回复了您的求助（编号 %(reference)s）：\n\n%(body)s") % values, link)
 
 
 def support_message(settings: Settings, esc: Any, due: dt.datetime) -> EmailMessage:
@@ -72,6 +89,7 @@ def support_message(settings: Settings, esc: Any, due: dt.datetime) -> EmailMess
         f"类别：{esc.category}",
         f"设备/系统：{esc.device or '-'}",
         f"订单号：{esc.order_number or '-'}",
+        f"语言：{getattr(esc, 'locale', None) or '-'}",
         f"主题：{esc.subject}",
         "",
         esc.description,

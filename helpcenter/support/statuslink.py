@@ -45,11 +45,12 @@ def nonce_matches(stored: str | None, given: str) -> bool:
     return bool(stored) and hmac.compare_digest(stored.encode(), given.encode())  # type: ignore[union-attr]
 
 
-def status_url(public_url: str, token: str) -> str | None:
-    """The link for e-mails; None when the site's public address is not configured."""
+def status_url(public_url: str, token: str, locale_prefix: str = "") -> str | None:
+    """The link for e-mails (``locale_prefix``: the requester's, e.g. ``/en``); None when the
+    site's public address is not configured."""
     if not public_url:
         return None
-    return public_url.rstrip("/") + PATH + token
+    return public_url.rstrip("/") + locale_prefix + PATH + token
 
 
 def redact(text: str) -> str:

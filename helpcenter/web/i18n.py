@@ -9,14 +9,13 @@ every locale and ``url_for`` keeps the reader in theirs.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, g, redirect, request
 from flask_babel import Babel
 
-from ..locales import Locales, gettext_name
+from ..locales import TRANSLATIONS, Locales, gettext_name
 
 COOKIE = "hc_locale"
 COOKIE_DAYS = 365
@@ -25,7 +24,6 @@ ROOT_KEY = "helpcenter.root"  # where the app is mounted, without the locale pre
 LABELS = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
 # Pages that are never redirected to the remembered or negotiated locale.
 NO_REDIRECT = ("/static/", "/api/", "/healthz", "/locale/", "/admin", "/requests/")
-TRANSLATIONS = Path(__file__).parent / "translations"
 
 bp = Blueprint("i18n", __name__)
 
