@@ -39,6 +39,8 @@ class Settings:
         "onnx", "How the default model runs: `onnx` (fp32, same vectors as torch, faster), `onnx-int8` or `torch`.")
     model_cache: str = _setting("", "Folder for the assembled default model (default: ~/.cache/helpcenter/models).")
     user_dict: str = _setting("articles/_dictionary.txt", "jieba user dictionary of product and domain terms.")
+    max_image_mb: float = _setting(
+        2.0, "`helpcenter check` warns about article images larger than this many MB (slow on phones).")
     embed_batch_size: int = _setting(32, "Passages embedded per batch during a build.")
     embed_threads: int = _setting(
         0, "Threads ONNX Runtime uses for one encode (0 = one per core). 1 suits a busy web server: "

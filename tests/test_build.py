@@ -153,7 +153,7 @@ def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypa
     build_index(settings, HashEmbedder(64))
     rendered, cut = [], []
     real_render, real_ngrams = build_mod.render_article, build_mod.char_ngrams
-    monkeypatch.setattr(build_mod, "render_article", lambda body, aid: rendered.append(aid) or real_render(body, aid))
+    monkeypatch.setattr(build_mod, "render_article", lambda body, aid, **kw: rendered.append(aid) or real_render(body, aid, **kw))
     monkeypatch.setattr(build_mod, "char_ngrams", lambda t, normalised=False: cut.append(t) or real_ngrams(t, normalised))
     path = Path(settings.articles_dir) / "contact" / "email.md"
     path.write_text(path.read_text("utf-8") + "\n新段落。\n", "utf-8")

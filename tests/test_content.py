@@ -183,23 +183,29 @@ LINKS = {
 }
 
 
+def _real_png(path: Path, size: tuple[int, int] = (8, 6)) -> None:
+    from PIL import Image
+
+    Image.new("RGB", size, "white").save(path)
+
+
 def test_dead_anchors_site_links_and_missing_files_are_reported(tmp_path):
     root = write_tree(tmp_path / "articles", LINKS)
+    _real_png(root / "account/images/login.png")  # a real image is published: nothing to report
     found = sorted((p.line, p.severity) for p in load_articles(root).problems)
     assert found == [(8, "error"), (9, "error"), (11, "error"), (11, "error"), (12, "error"), (12, "error"),
-                     (12, "warning"), (14, "error")]
+                     (14, "error")]
     text = "\n".join(problems_of(root))
     for target in ("login-failure.md#no-such-section", "#没有", "/articles/account/nope", "/categories/nope",
                    "images/missing.png", "../files/form.pdf", "reference-target.md"):
         assert target in text
 
 
-def test_an_image_that_exists_is_flagged_as_not_shown_on_the_site(tmp_path):
-    # The renderer drops <img> and no route serves files beside articles (yet): a writer must
-    # not be told the image is fine when readers will never see it.
+def test_an_image_readers_could_not_see_is_an_error_at_its_line(tmp_path):
+    # "png" is not an image: the page would show a broken picture.
     root = write_tree(tmp_path / "articles", LINKS)
-    (warning,) = [p for p in load_articles(root).problems if p.severity == "warning"]
-    assert warning.line == 12 and "images/login.png" in str(warning)
+    (bad,) = [p for p in load_articles(root).problems if p.code == "unreadable_image"]
+    assert bad.line == 12 and bad.severity == "error" and "images/login.png" in str(bad)
 
 
 def test_dead_anchor_message_lists_the_sections_there_are(tmp_path):

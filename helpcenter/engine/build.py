@@ -26,7 +26,8 @@ import scipy.sparse as sp
 from ..config import Settings
 from . import demotion, pinyin
 from .keywords import KEYWORD_CACHE, keyword_fingerprints, keyword_index, pinyin_vocab, previous_counts
-from .content import Collection, Problem, load_articles
+from .assets import Image, article_images, copy_assets
+from .content import Article, Collection, Problem, load_articles
 from .embed import Embedder, embedder_for, identity_for
 from .index import (
     BUILDS,
@@ -55,7 +56,7 @@ from ..locales import Locales
 # "learned": a visitor's query that search learned belongs to the article (insights.learning).
 ROLE_FOR_KIND = {"title": "query", "question": "query", "section": "passage", "learned": "query"}
 RELATED_PER_ARTICLE = 4
-RENDER_VERSION = 1  # bump when render_article changes, so cached HTML is redone
+RENDER_VERSION = 2  # bump when render_article changes, so cached HTML is redone
 
 
 class BuildError(RuntimeError):
@@ -174,7 +175,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
     try:
         with timer.stage("load"):
             tags = Locales.parse(settings.locales).tags
-            collection: Collection = load_articles(settings.articles_dir, tags)
+            collection: Collection = load_articles(settings.articles_dir, tags,
+                                                   int(settings.max_image_mb * 1024 * 1024))
         if collection.errors:
             raise BuildError(
                 f"{len(collection.errors)} error(s) in {settings.articles_dir}; nothing was published "
@@ -201,20 +203,30 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             # Unchanged bodies keep the HTML the live build rendered for them.
             old_articles = live.articles if live is not None else {}
             articles_json: dict[str, dict[str, object]] = {}
+            root = Path(settings.articles_dir)
+            published_images: dict[str, Image] = {}
+
+            def images_of(art: Article) -> dict[str, Image]:
+                found = article_images(art.body, root.parent / art.path, root)
+                published_images.update({img.name: img for img in found.values()})
+                return found
+
             for a in published:
-                source = hashlib.sha256(f"{RENDER_VERSION}\x00{a.id}\x00{a.body}".encode()).hexdigest()[:16]
+                images = images_of(a)
+                shown = sorted((src, img.url, img.width, img.height) for src, img in images.items())
+                source = hashlib.sha256(f"{RENDER_VERSION}\x00{a.id}\x00{a.body}\x00{shown}".encode()).hexdigest()[:16]
                 old = old_articles.get(a.id, {})
                 if old.get("source") == source:
                     html, toc = old["html"], old["toc"]
                 else:
-                    rendered = render_article(a.body, a.id)
+                    rendered = render_article(a.body, a.id, images=images)
                     html, toc = rendered.html, rendered.toc
                 articles_json[a.id] = {
                     "id": a.id, "category": a.category, "title": a.title, "summary": a.summary,
                     "questions": a.questions, "tags": a.tags, "order": a.order, "updated": a.updated,
                     "html": html, "toc": toc, "path": a.path, "source": source,
                     "locales": article_versions(a, translated.get(a.id, {}), tags, collection.glossaries, html,
-                                                old.get("locales", {}), RENDER_VERSION),
+                                                old.get("locales", {}), RENDER_VERSION, images_of),
                 }
             for a_json in articles_json.values():
                 a_json["hash"] = _article_hash(a_json)
@@ -358,6 +370,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             # The term counts beside the keyword index are a cache for the next build, not
             # part of the index: never checksummed, never required.
             (tmp / KEYWORD_CACHE).write_text(json.dumps(made_with), "utf-8")
+            copy_assets(sorted(published_images.values(), key=lambda i: i.name), tmp)
 
         with timer.stage("verify"):
             load_build(tmp)  # the build must load cleanly before anyone can see it

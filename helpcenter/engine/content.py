@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .assets import IMAGE_TYPES, image_problems, is_local_image
 from .frontmatter import REPORTED, read_fields, shown, split_front_matter
 from .links import body_links, classify, heading_ids, resolve_link
 from .problems import Problem, problem
@@ -270,13 +271,16 @@ def _link_problems(art: Article, root: Path, articles: dict[str, Article], categ
     folder = root / art.category
     for offset, written in body_links(art.body):
         line, target = art.body_line + offset, classify(art.id, written)
+        if target.kind == "file" and is_local_image(written):
+            continue  # checked, and published, by .assets
         if target.kind == "file":
             if _exists(folder / f"{target.value}.md"):
                 pass  # an article written without .md: the renderer links it
             elif not _exists(folder / target.value):
                 out.append(problem(art.path, line, "missing_file", target=written))
-            else:  # there, but the build publishes no images or files yet: readers would not see it
-                out.append(problem(art.path, line, "file_not_published", target=written))
+            else:
+                out.append(problem(art.path, line, "file_not_published", target=written,
+                                   types=", ".join(sorted(IMAGE_TYPES))))
         elif target.kind == "category" and target.value not in categories:
             out.append(problem(art.path, line, "dead_category_link", target=written, id=target.value))
         elif target.kind in ("article", "anchor"):
@@ -297,7 +301,8 @@ def _link_problems(art: Article, root: Path, articles: dict[str, Article], categ
     return out
 
 
-def load_articles(root: str | Path, locales: tuple[str, ...] | None = None) -> Collection:
+def load_articles(root: str | Path, locales: tuple[str, ...] | None = None,
+                  max_image_bytes: int = 2 * 1024 * 1024) -> Collection:
     """Read every category, article and translation under ``root`` and cross-check them.
 
     Problems come in file order (by path, then line), the order a writer fixes them in.
@@ -364,6 +369,9 @@ def load_articles(root: str | Path, locales: tuple[str, ...] | None = None) -> C
     translations = attach_translations(translated, articles, locales, problems)
     for art in (t for by_locale in translations.values() for t in by_locale.values()):
         problems.extend(_link_problems(art, root, articles, categories, anchors_of))
+    for art in (*articles.values(), *(t for by_locale in translations.values() for t in by_locale.values())):
+        problems.extend(image_problems(art.path, art.body, art.body_line, root.parent / art.path, root,
+                                       max_image_bytes))
     for cat_id in categories:
         if cat_id not in unloaded and not any(a.category == cat_id for a in articles.values()):
             problems.append(problem(f"{root.name}/{cat_id}", 0, "empty_category"))

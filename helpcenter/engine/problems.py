@@ -97,9 +97,24 @@ MESSAGES: dict[str, Message] = {
     "dead_anchor_no_headings": M("error", "链接 {target!r} 指向的小节不存在：{id} 里没有任何小节标题",
                                  "link to {target!r} points to no section: {id} has no headings"),
     "missing_file": M("error", "链接 {target!r} 指向的文件不存在", "link to {target!r} points to a file that does not exist"),
-    "file_not_published": M("warning", "{target!r} 存在，但网站暂不发布图片和附件：读者看不到它（图片会被去掉，文件链接打不开）",
-                            "{target!r} exists, but the site does not publish images or files yet: readers will not "
-                            "see it (images are dropped, file links lead nowhere)"),
+    "file_not_published": M("warning", "{target!r} 存在，但网站只发布图片（{types}），不发布其他文件：这个链接读者打不开",
+                            "{target!r} exists, but the site publishes images only ({types}), not other files: "
+                            "readers cannot open this link"),
+    # Images (helpcenter.engine.assets)
+    "missing_image": M("error", "图片 {target!r} 不存在", "image {target!r} does not exist"),
+    "image_outside": M("error", "图片 {target!r} 在文章文件夹之外：请放在文章旁边或 articles/_assets/ 里",
+                       "image {target!r} is outside the articles folder: put it beside the article or in "
+                       "articles/_assets/"),
+    "image_type": M("error", "图片 {target!r} 的格式不支持（可用：{types}）；SVG 可能带脚本，请导出为 PNG",
+                    "image {target!r} has a type the site does not publish (use {types}); SVG can carry script, "
+                    "export it as PNG"),
+    "unreadable_image": M("error", "图片 {target!r} 无法读取：文件损坏，或者扩展名与内容不符",
+                          "image {target!r} cannot be read: the file is damaged or its extension is wrong"),
+    "image_too_large": M("warning", "图片 {target!r} 有 {size} MB，超过 {limit} MB：手机读者要等很久，请压缩",
+                         "image {target!r} is {size} MB, over {limit} MB: slow for readers on phones, compress it"),
+    "image_no_alt": M("warning", "图片 {target!r} 没有说明文字：请写成 ![说明](…)，读屏软件和图片加载失败时会显示它",
+                      "image {target!r} has no alt text: write ![what it shows](…), for screen readers and when "
+                      "it fails to load"),
     "draft_link": M("warning", "链接 {target!r} 指向草稿（draft: true），读者打不开",
                     "link to {target!r} points to a draft (draft: true) readers cannot open"),
 }

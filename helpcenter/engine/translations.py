@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..locales import CONVERTIBLE
 from .frontmatter import read_fields
@@ -161,6 +161,10 @@ def article_view(article: Mapping[str, Any], tag: str, default: str) -> dict[str
     return {**article, **version, "shown_locale": tag, "untranslated": False}
 
 
+def _shown(images: Mapping[str, Any]) -> list[tuple[str, str, int, int]]:
+    return sorted((src, img.url, img.width, img.height) for src, img in images.items())
+
+
 def _render_key(*parts: object) -> str:
     import json
 
@@ -169,10 +173,12 @@ def _render_key(*parts: object) -> str:
 
 def article_versions(article: "Article", own: Mapping[str, "Article"], tags: tuple[str, ...],
                      glossaries: Mapping[str, Mapping[str, str]], source_html: str,
-                     old: Mapping[str, Any], render_version: int) -> dict[str, dict[str, Any]]:
+                     old: Mapping[str, Any], render_version: int,
+                     images_of: Callable[["Article"], Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The article in every locale but the default (``tags[0]``): the writer's translation,
     else a conversion, else nothing (the site then shows the source, marked). Versions whose
-    input did not change are taken from ``old`` (the live build's), not rendered again."""
+    input did not change are taken from ``old`` (the live build's), not rendered again.
+    ``images_of``: an article's published images (helpcenter.engine.assets), by src."""
     from ..locales import Locales
     from .links import heading_ids
     from .render import render_article
@@ -183,12 +189,13 @@ def article_versions(article: "Article", own: Mapping[str, "Article"], tags: tup
         prefix = f"{locales.prefix(tag)}/articles/"
         t = own.get(tag)
         if t is not None and not t.draft:
+            images = images_of(t)
             key = _render_key(render_version, "translated", prefix, article.id, t.title, t.summary, t.questions,
-                              t.body, t.updated, t.path, t.source == source_hash(article))
+                              t.body, t.updated, t.path, t.source == source_hash(article), _shown(images))
             if old.get(tag, {}).get("render_key") == key:
                 out[tag] = dict(old[tag])
                 continue
-            r = render_article(t.body, article.id, prefix)
+            r = render_article(t.body, article.id, prefix, images)
             out[tag] = {"title": t.title, "summary": t.summary, "questions": t.questions, "html": r.html,
                         "toc": r.toc, "kind": "translated", "path": t.path, "updated": t.updated or article.updated,
                         "stale": t.source != source_hash(article), "render_key": key}
@@ -197,12 +204,14 @@ def article_versions(article: "Article", own: Mapping[str, "Article"], tags: tup
         convert = converter_for(tag, glossary)
         if convert is None:
             continue
+        # Converting the body converts Chinese file names in it too: the images keep their files.
+        images = {convert(src): img for src, img in images_of(article).items()}
         key = _render_key(render_version, "converted", prefix, article.id, article.title, article.summary,
-                          article.questions, article.body, glossary)
+                          article.questions, article.body, glossary, _shown(images))
         if old.get(tag, {}).get("render_key") == key:
             out[tag] = dict(old[tag])
             continue
-        r = render_article(convert(article.body), article.id, prefix)
+        r = render_article(convert(article.body), article.id, prefix, images)
         # Section anchors of the converted page, by the source's: search results link to sections.
         anchors = {a: b for a, b in zip(heading_ids(source_html), heading_ids(r.html)) if a != b}
         out[tag] = {"title": convert(article.title), "summary": convert(article.summary),
