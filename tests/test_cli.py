@@ -69,7 +69,9 @@ def test_check_prints_every_finding_on_stdout_in_file_order_with_the_summary_las
     assert out.exit_code == 1
     assert out.stderr == ""
     lines = out.stdout.splitlines()
-    findings = [(line.split(":")[0], int(line.split(":")[1])) for line in lines[:-1]]
+    # The findings, then the count of translations per locale, then the verdict.
+    assert lines[-2].startswith("译文：")
+    findings = [(line.split(":")[0], int(line.split(":")[1])) for line in lines[:-2]]
     assert findings == sorted(findings) and len(findings) == 4
     assert any(": warning: [colour]" in line for line in lines[:-1])
     assert "3 个错误，1 个警告" in lines[-1]

@@ -29,9 +29,15 @@ def _articles_folder(directory: str | None, articles_dir: str | None, lang: str)
 @directory_argument
 @articles_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--search", "search_gate", is_flag=True,
+              help="Also search every title and question: report those that miss their article, and articles "
+                   "that compete (builds its own index in <index>/check, reused while nothing changed).")
 @lang_option
+@index_option
+@model_option
 @click.pass_context
-def check(ctx: click.Context, directory: str | None, articles_dir: str | None, strict: bool, lang: str) -> None:
+def check(ctx: click.Context, directory: str | None, articles_dir: str | None, strict: bool, search_gate: bool,
+          lang: str, index_dir: str | None, model: str | None) -> None:
     """Check articles for mistakes before they reach the site (one line per problem).
 
     Every finding goes to stdout in file order, then the summary, so `check | less` shows it all.
@@ -40,19 +46,40 @@ def check(ctx: click.Context, directory: str | None, articles_dir: str | None, s
     from ..locales import Locales
 
     lang = lang.lower()
-    settings = settings_from(ctx, articles_dir=_articles_folder(directory, articles_dir, lang))
-    collection = load_articles(settings.articles_dir, Locales.parse(settings.locales).tags)
+    settings = settings_from(ctx, articles_dir=_articles_folder(directory, articles_dir, lang), index_dir=index_dir,
+                             model=model)
+    collection = load_articles(settings.articles_dir, Locales.parse(settings.locales).tags,
+                               int(settings.max_image_mb * 1024 * 1024))
+    if search_gate and not collection.errors:
+        collection.problems = sorted(collection.problems + _search_findings(settings, collection),
+                                     key=lambda p: (p.path, p.line))
     for problem in collection.problems:
         click.echo(problem.format(lang))
     n_err, n_warn = len(collection.errors), len(collection.warnings)
-    click.echo(text("summary", lang, articles=len(collection.articles), categories=len(collection.categories),
-                    errors=n_err, warnings=n_warn))
     tags = Locales.parse(settings.locales).tags
     if len(tags) > 1:
         counts = {t: sum(t in by for by in collection.translations.values()) for t in tags[1:]}
         click.echo(text("translations", lang, counts=", ".join(f"{t} {n}" for t, n in counts.items())))
+    click.echo(text("summary", lang, articles=len(collection.articles), categories=len(collection.categories),
+                    errors=n_err, warnings=n_warn))  # last, so `check | tail -1` is the verdict
     if n_err or (strict and n_warn):
         sys.exit(1)
+
+
+def _search_findings(settings: Any, collection: Any) -> list[Any]:
+    """Search every title and question against an index of exactly these articles without
+    their questions (so a question must be answered by the article's text, not by itself),
+    kept in its own folder so the site's live index is never touched by a check."""
+    from ..engine.build import BuildError, build_index
+    from ..engine.gate import search_findings
+    from ..engine.search import Searcher
+
+    gate = settings.with_overrides(index_dir=str(Path(settings.index_dir) / "check"), learning="off")
+    try:
+        build_index(gate, questions=False)
+    except BuildError as exc:
+        raise click.ClickException(f"check --search: {exc}") from None
+    return search_findings(collection, Searcher(gate))
 
 
 def _learned(settings: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str, float]]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..locales import Locales
 from .common import check_days, echo_json, open_storage_or_fail, settings_from
 
 date_type = click.DateTime(formats=["%Y-%m-%d"])
@@ -41,7 +42,7 @@ def report(ctx: click.Context, since: dt.datetime | None, until: dt.datetime | N
     try:
         result = build_report(storage, lambda: embedder_for(settings), first, last,
                               timezone=settings.support_timezone, threshold=settings.report_cluster_threshold,
-                              titles=titles, top=top)
+                              titles=titles, top=top, default_locale=Locales.parse(settings.locales).default)
     except SQLAlchemyError as exc:
         raise click.ClickException(f"database: {exc}") from None
     if csv_path:

@@ -155,13 +155,14 @@ def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str
 def build_index(settings: Settings, embedder: Embedder | None = None,
                 log: Callable[[str], None] = lambda _m: None, progress: bool = False,
                 learned: Sequence[tuple[str, str]] | None = None,
-                demoted: Sequence[tuple[str, str, float]] | None = None) -> BuildReport:
+                demoted: Sequence[tuple[str, str, float]] | None = None, questions: bool = True) -> BuildReport:
     """Build and publish the index. ``learned``: (article id, query) pairs that visitors and
     agents taught (helpcenter.insights.learning, read by the caller: the engine never touches
     the database); each becomes a passage of its article, so paraphrases find it too.
     ``demoted``: (article id, query, strength) pairs the article keeps failing; stored with
     the queries' vectors so search ranks it lower for them and their paraphrases
-    (helpcenter.engine.demotion)."""
+    (helpcenter.engine.demotion). ``questions=False`` leaves the writers' questions out, so
+    searching one tells whether the article itself answers it (``check --search``)."""
     index_dir = Path(settings.index_dir)
     (index_dir / BUILDS).mkdir(parents=True, exist_ok=True)
     timer = _Timer()
@@ -194,7 +195,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             passages: list[Passage] = [
                 p for a in published
                 for version in (a, *(t for t in translated.get(a.id, {}).values() if not t.draft))
-                for p in article_passages(version)]
+                for p in article_passages(version) if questions or p.kind != "question"]
             passages += learned_passages(learned or (), {a.id for a in published}, passages)
             demoted_entries = demotion.normalised_entries(demoted or (), {a.id for a in published})
 
@@ -244,7 +245,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         user_dict = Path(settings.user_dict) if settings.user_dict else None
         model_name = embedder.name if embedder else identity_for(settings)
         fingerprint = hashlib.sha256(json.dumps(
-            [FORMAT_VERSION, PASSAGE_RULES_VERSION, model_name, settings.ann, ROLE_FOR_KIND, tags,
+            [FORMAT_VERSION, PASSAGE_RULES_VERSION, model_name, settings.ann, ROLE_FOR_KIND, tags, questions,
              collection.glossaries,
              dictionary_fingerprint(user_dict),
              {a_id: a["hash"] for a_id, a in articles_json.items()}, categories_json,

@@ -65,6 +65,7 @@ class Article:
     locale: str = ""  # a translation's locale (slug.en.md); "" for the source article
     source: str = ""  # a translation's `source`: the source_hash of the version it translates
     source_line: int = 1
+    title_line: int = 2
 
     @property
     def slug(self) -> str:
@@ -215,6 +216,7 @@ def parse_article(path: Path, root: Path) -> tuple[Article | None, list[Problem]
         locale=named.group("locale") if named else "",
         source=str(source).strip(),
         source_line=line_of("source"),
+        title_line=line_of("title"),
     )
     return article, problems
 

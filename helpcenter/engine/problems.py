@@ -100,6 +100,13 @@ MESSAGES: dict[str, Message] = {
     "file_not_published": M("warning", "{target!r} 存在，但网站只发布图片（{types}），不发布其他文件：这个链接读者打不开",
                             "{target!r} exists, but the site publishes images only ({types}), not other files: "
                             "readers cannot open this link"),
+    # Search (check --search, helpcenter.engine.gate)
+    "search_misses": M("warning", "搜索“{question}”时，这篇文章不在前 {top} 个结果里（排在前面的是：{found}）：换个写法，或把问法写进正文",
+                       "searching \"{question}\" does not find this article in the first {top} results (found: {found}): "
+                       "reword it, or answer it in the body"),
+    "search_competes": M("warning", "这篇和 {other} 互相抢问题（它赢了这篇的 {mine} 个问法，这篇赢了它的 {theirs} 个）：可能重复，或者需要分得更清楚",
+                         "this article and {other} compete for the same questions ({mine} of this one's go to it, "
+                         "{theirs} of its to this one): likely duplicates, or they need a clearer split"),
     # Images (helpcenter.engine.assets)
     "missing_image": M("error", "图片 {target!r} 不存在", "image {target!r} does not exist"),
     "image_outside": M("error", "图片 {target!r} 在文章文件夹之外：请放在文章旁边或 articles/_assets/ 里",

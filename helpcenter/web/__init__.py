@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -138,6 +139,10 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     app.register_blueprint(inbox.bp)  # /admin/inbox: requests, for agents
     app.register_blueprint(inbox_actions.bp)  # the forms on a request's page: reply, note, assign, solve
     app.register_blueprint(status.bp)  # /requests/<token>: 我的求助, for the requester
+    from . import assets, seo
+
+    app.register_blueprint(assets.bp)  # /assets/<hash>.png: article images, cached for a year
+    app.register_blueprint(seo.bp)  # /sitemap.xml, /robots.txt
     from .tracking import client_visit
 
     app.before_request(client_visit)  # an API client's own visit id (X-Visit-Id), checked up front
@@ -145,7 +150,10 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     @app.context_processor
     def _globals() -> dict[str, Any]:
         # max_query_chars: the search box's maxlength, so a full box always fits the server's request line
-        return {"site_name": settings.site_name, "max_query_chars": settings.max_query_chars}
+        from flask_babel import gettext
+
+        # The default name has a translation; a configured one is shown as written.
+        return {"site_name": gettext(settings.site_name), "max_query_chars": settings.max_query_chars}
 
     @app.after_request
     def _security_headers(resp):  # type: ignore[no-untyped-def]
@@ -164,10 +172,10 @@ def wants_json() -> bool:
 
 
 def _register_errors(app: Flask) -> None:
-    messages = {
-        400: "请求无效。", 403: "您的账号没有权限查看这个页面。", 404: "页面不存在。", 405: "不支持这种请求方式。",
-        413: "上传的内容太大了。", 429: "操作太频繁，请稍后再试。", 500: "服务器出错了，请稍后再试。",
-        503: "服务暂时不可用，请稍后再试。",
+    messages = {  # lazy: translated per request, in the reader's locale
+        400: _l("请求无效。"), 403: _l("您的账号没有权限查看这个页面。"), 404: _l("页面不存在。"),
+        405: _l("不支持这种请求方式。"), 413: _l("上传的内容太大了。"), 429: _l("操作太频繁，请稍后再试。"),
+        500: _l("服务器出错了，请稍后再试。"), 503: _l("服务暂时不可用，请稍后再试。"),
     }
 
     codes = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
@@ -175,6 +183,7 @@ def _register_errors(app: Flask) -> None:
 
     def render(code: int, message: str, fields: dict[str, list[str]] | None = None,
                error_code: str | None = None):  # type: ignore[no-untyped-def]
+        message = str(message)  # a lazy string from ``messages``: translated now
         if wants_json():  # the API's error shape (helpcenter.web.errors)
             from .errors import error_response
 
@@ -183,7 +192,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(e: CSRFError):  # type: ignore[no-untyped-def]
-        return render(400, "表单已过期或缺少安全令牌（CSRF），请刷新页面后重新提交。", error_code="csrf_failed")
+        return render(400, _("表单已过期或缺少安全令牌（CSRF），请刷新页面后重新提交。"), error_code="csrf_failed")
 
     @app.errorhandler(413)
     def _too_large(e: HTTPException):  # type: ignore[no-untyped-def]
@@ -193,12 +202,12 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(429)
     def _rate(e: HTTPException):  # type: ignore[no-untyped-def]
-        return render(429, "操作太频繁，请稍后再试。")
+        return render(429, _("操作太频繁，请稍后再试。"))
 
     @app.errorhandler(IndexError_)
     def _no_index(e: IndexError_):  # type: ignore[no-untyped-def]
         log.error("index unavailable: %s", e)
-        return render(503, "搜索和文章暂时不可用（索引未就绪），您仍可以提交求助表单。", error_code="index_unavailable")
+        return render(503, _("搜索和文章暂时不可用（索引未就绪），您仍可以提交求助表单。"), error_code="index_unavailable")
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):  # type: ignore[no-untyped-def]

@@ -16,10 +16,12 @@ from typing import Any
 
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session,
                    url_for)
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..engine.text import normalise
+from ..locales import Locales
 from ..insights import learning
 from ..insights.report import build_report, default_period, period_problem
 from ..support import staff as accounts
@@ -98,7 +100,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 
 class PeriodError(ValueError):
-    """The dates asked for cannot be reported on; the message says why, in Chinese."""
+    """The dates asked for cannot be reported on; the message says why, in the reader's locale."""
 
 
 def _period() -> tuple[dt.date, dt.date, str | None]:
@@ -116,12 +118,12 @@ def _period() -> tuple[dt.date, dt.date, str | None]:
         if request.args.get("until"):
             until = dt.date.fromisoformat(request.args["until"])
     except ValueError:
-        raise PeriodError("日期格式应为 YYYY-MM-DD（例如 2026-11-01），请修改后再查看。") from None
+        raise PeriodError(_("日期格式应为 YYYY-MM-DD（例如 2026-11-01），请修改后再查看。")) from None
     problem = period_problem(since, until)
     if problem:
         raise PeriodError(problem)
     if until < since:
-        notice = "结束日期早于开始日期，已对调。"
+        notice = _("结束日期早于开始日期，已对调。")
         since, until = until, since
     return since, until, notice
 
@@ -145,7 +147,7 @@ def _report(since: dt.date, until: dt.date) -> Any:
     searcher = current_app.extensions["hc_searcher"]
     return build_report(current_app.extensions["hc_storage"], lambda: searcher.embedder, since, until,
                         timezone=settings.support_timezone, threshold=settings.report_cluster_threshold,
-                        titles=_titles() or {})
+                        titles=_titles() or {}, default_locale=Locales.parse(settings.locales).default)
 
 
 LEARNED_SHOWN = 50  # candidates and decisions listed on the page
@@ -200,7 +202,7 @@ def report_csv():  # type: ignore[no-untyped-def]
         "Content-Disposition": f'attachment; filename="helpcenter-report-{since}-{until}.csv"'})
 
 
-DECIDED = {"accepted": "已采纳", "blocked": "已屏蔽"}
+DECIDED = {"accepted": _l("已采纳"), "blocked": _l("已屏蔽")}  # the labels are lazy: str() at use
 
 
 def _per_account() -> str:
@@ -220,11 +222,11 @@ def learned():  # type: ignore[no-untyped-def]
     titles = _titles()
     problem = None
     if status not in DECIDED:
-        problem = "未知的操作：只能“采纳”或“屏蔽”。"
+        problem = _("未知的操作：只能“采纳”或“屏蔽”。")
     elif not query.strip() or not article:
-        problem = "缺少搜索内容或文章，这次决定没有保存。"
+        problem = _("缺少搜索内容或文章，这次决定没有保存。")
     elif titles is not None and article not in titles:
-        problem = f"没有这篇文章：{article}。它可能已被删除或改名，请刷新页面。"
+        problem = _("没有这篇文章：%(article)s。它可能已被删除或改名，请刷新页面。", article=article)
     if problem:
         return render_template("error.html", code=400, message=problem), 400
     try:
@@ -235,7 +237,8 @@ def learned():  # type: ignore[no-untyped-def]
     except SQLAlchemyError as exc:
         log.error("learned question: decision not saved, database unavailable: %s", exc)
         return render_template("error.html", code=503,
-                               message="数据库暂时不可用，这次决定没有保存，请稍后再试。"), 503
+                               message=_("数据库暂时不可用，这次决定没有保存，请稍后再试。")), 503
     title = (titles or {}).get(article) or article
-    flash(f"{DECIDED[status]}：“{decision.query}” → {title}", "info")
+    flash(_("%(decision)s：“%(query)s” → %(title)s", decision=DECIDED[status], query=decision.query, title=title),
+          "info")
     return redirect(back)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from ..engine.search import Searcher
 from ..support.storage import StorageUnavailable
 from . import context, limiter, tracking
+from .i18n import locales, localized_article, localized_category
+from .seo import article_locales
 
 bp = Blueprint("browse", __name__)
 
@@ -24,8 +27,8 @@ def home():  # type: ignore[no-untyped-def]
             break
         if cat["articles"] and cat["articles"][0] not in popular_ids:
             popular_ids.append(cat["articles"][0])
-    return render_template("home.html", categories=list(idx.categories.values()),
-                           popular=[idx.articles[a] for a in popular_ids], articles=idx.articles)
+    return render_template("home.html", categories=[localized_category(c) for c in idx.categories.values()],
+                           popular=[localized_article(idx.articles[a]) for a in popular_ids])
 
 
 @bp.get("/categories/<cat_id>")
@@ -34,8 +37,8 @@ def category(cat_id: str):  # type: ignore[no-untyped-def]
     cat = idx.categories.get(cat_id)
     if cat is None:
         abort(404)
-    return render_template("category.html", category=cat,
-                           articles=[idx.articles[a] for a in cat["articles"]])
+    return render_template("category.html", category=localized_category(cat),
+                           articles=[localized_article(idx.articles[a]) for a in cat["articles"]])
 
 
 @bp.get("/categories/<cat_id>/")
@@ -59,9 +62,11 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
     if tracking.counted():  # an uptime check is not a reader
         context.record_read(art["id"])
         current_app.extensions["hc_storage"].count_view(art["id"])
-    related = [idx.articles[a] for a in art.get("related", []) if a in idx.articles]
-    return render_template("article.html", article=art, category=idx.categories[art["category"]],
-                           related=related, feedback=request.args.get("feedback", ""))
+    related = [localized_article(idx.articles[a]) for a in art.get("related", []) if a in idx.articles]
+    shown = localized_article(art)
+    return render_template("article.html", article=shown, category=localized_category(idx.categories[art["category"]]),
+                           related=related, feedback=request.args.get("feedback", ""),
+                           article_locales=article_locales(art, locales().tags))
 
 
 @bp.post("/articles/<cat_id>/<slug>/feedback")
@@ -91,7 +96,7 @@ def feedback(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
                                     "id": storage.add_feedback(article_id, helpful == "yes", comment,
                                                                tracking.visit_id(create=False) or None)}
     except StorageUnavailable:
-        flash("反馈暂时无法保存，请稍后再试。", "error")
+        flash(_("反馈暂时无法保存，请稍后再试。"), "error")
         return redirect(here + "#feedback")
     if helpful != "yes":
         context.record_unhelpful(article_id)

@@ -1,7 +1,8 @@
 """The API's one error shape, shared by the blueprints and the app's error handlers.
 
-``{"error": 中文说明, "code": machine code, "status": n, "fields": {name: [中文说明]},
-"errors": [{"field", "code", "message"}]}`` (documented in static/openapi.yaml).
+``{"error": 说明, "code": machine code, "status": n, "fields": {name: [说明]},
+"errors": [{"field", "code", "message"}]}`` (documented in static/openapi.yaml). The texts are
+in the request's locale (Simplified Chinese by default); the codes never change.
 A module of its own so that tracking, uploads and the API can all use it without
 importing each other.
 """
@@ -25,7 +26,8 @@ class Coded(str):
 def error_response(status: int, message: str, fields: dict[str, list[str]] | None = None,
                    code: str | None = None) -> Response:
     """The one error shape (see the module doc); a message without its own code counts as "invalid"."""
-    body: dict[str, object] = {"error": message, "code": code or ("invalid_fields" if fields else "error"),
+    # str(): a lazy (translated) message is not JSON; the codes are never translated.
+    body: dict[str, object] = {"error": str(message), "code": code or ("invalid_fields" if fields else "error"),
                                "status": status}
     if fields:
         body["fields"] = {name: [str(m) for m in messages] for name, messages in fields.items()}

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
 from wtforms import SelectField, StringField, TextAreaField
@@ -28,6 +29,7 @@ from ..support import statuslink, tickets
 from ..support.delivery import planned_deliveries, write_spool
 from ..support.storage import StorageUnavailable
 from . import context, limiter, tracking, uploads
+from .i18n import current_locale, localized_category
 from .errors import Coded
 from .uploads import Upload, check_uploads, save_uploads
 
@@ -35,7 +37,7 @@ bp = Blueprint("escalate", __name__)
 log = logging.getLogger(__name__)
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
-OTHER_CATEGORY = ("other", "其他问题")
+OTHER_CATEGORY = ("other", _l("其他问题"))  # the label is lazy: str() it for the choices
 # Line and paragraph breaks of any kind: in a one-line field they become a space (a subject
 # with CR/LF could never be an e-mail header). Other control characters are refused.
 BREAKS_RE = re.compile(r"[\r\n\t\v\f\x1c-\x1e\x85\u2028\u2029]+")
@@ -56,55 +58,65 @@ def multi_line(value: Any) -> Any:
 def no_controls(_form: Any, field: Any) -> None:
     allowed = "\n\t" if isinstance(field, TextAreaField) else ""
     if any(unicodedata.category(c) == "Cc" and c not in allowed for c in field.data or ""):
-        raise ValidationError(Coded("control_characters", "不能包含控制字符，请删除后重试"))
+        raise ValidationError(Coded("control_characters", _("不能包含控制字符，请删除后重试")))
 
 
-def length(lo: int, hi: int, message: str) -> Any:
-    """Like wtforms' Length, with a code beside the message (wtforms would format it away)."""
+def length(lo: int, hi: int, message: Any) -> Any:
+    """Like wtforms' Length, with a code beside the message (wtforms would format it away).
+    ``message`` is a lazy string (fields are made at import): translated when the check fails."""
     def check(_form: Any, field: Any) -> None:
         n = len(field.data or "")
         if n == 0 and lo:
-            raise ValidationError(Coded("required", message))
+            raise ValidationError(Coded("required", str(message)))
         if n < lo or n > hi:
-            raise ValidationError(Coded("too_short" if n < lo else "too_long", message))
+            raise ValidationError(Coded("too_short" if n < lo else "too_long", str(message)))
     return check
 
 
-def line(label: str, hi: int, *validators: Any, optional: bool = True) -> StringField:
+def email_address(_form: Any, field: Any) -> None:
+    """wtforms' Email, with a code beside the message translated when the check fails."""
+    try:
+        Email()(_form, field)
+    except ValidationError:
+        raise ValidationError(Coded("invalid_email", _("请输入有效的电子邮箱地址"))) from None
+
+
+def line(label: Any, hi: int, *validators: Any, optional: bool = True) -> StringField:
     pre = [Optional()] if optional else []
     return StringField(label, filters=[one_line], validators=[
-        *pre, no_controls, length(0, hi, f"最多 {hi} 个字"), *validators])
+        *pre, no_controls, length(0, hi, _l("最多 %(n)s 个字", n=hi)), *validators])
 
 
 class EscalationForm(FlaskForm):
-    name = line("姓名（选填）", 100)
-    email = line("电子邮箱", 254, Email(message=Coded("invalid_email", "请输入有效的电子邮箱地址")))
-    phone = line("手机号", 32)
-    category = SelectField("问题类别", validate_choice=False)  # checked below, with a Chinese message
-    subject = StringField("主题", filters=[one_line], validators=[
-        no_controls, length(2, 120, "主题需要 2 到 120 个字")])
-    description = TextAreaField("问题描述", filters=[multi_line], validators=[
-        no_controls, length(10, 5000, "请用 10 到 5000 个字描述问题")])
-    device = line("设备型号 / 系统版本（选填）", 200)
-    order_number = line("订单号或交易号（选填）", 64)
-    website = StringField("请勿填写")  # honeypot: hidden from people, filled by bots
+    # Labels and messages are lazy (made at import, translated in each request's locale).
+    name = line(_l("姓名（选填）"), 100)
+    email = line(_l("电子邮箱"), 254, email_address)
+    phone = line(_l("手机号"), 32)
+    category = SelectField(_l("问题类别"), validate_choice=False)  # checked below, with our own message
+    subject = StringField(_l("主题"), filters=[one_line], validators=[
+        no_controls, length(2, 120, _l("主题需要 2 到 120 个字"))])
+    description = TextAreaField(_l("问题描述"), filters=[multi_line], validators=[
+        no_controls, length(10, 5000, _l("请用 10 到 5000 个字描述问题"))])
+    device = line(_l("设备型号 / 系统版本（选填）"), 200)
+    order_number = line(_l("订单号或交易号（选填）"), 64)
+    website = StringField(_l("请勿填写"))  # honeypot: hidden from people, filled by bots
 
     def validate_phone(self, field: StringField) -> None:
         if field.data and not PHONE_RE.match(field.data.strip()):
-            raise ValidationError(Coded("invalid_phone", "请输入有效的手机号（数字，可带 + 和空格）"))
+            raise ValidationError(Coded("invalid_phone", _("请输入有效的手机号（数字，可带 + 和空格）")))
 
     def validate_category(self, field: SelectField) -> None:
         if field.data not in {value for value, _label in field.choices or []}:
-            raise ValidationError(Coded("invalid_choice", "请选择问题类别"))
+            raise ValidationError(Coded("invalid_choice", _("请选择问题类别")))
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
         if not (self.email.data or "").strip() and not (self.phone.data or "").strip():
             self.email.errors = list(self.email.errors) + [
-                Coded("contact_required", "请至少留下电子邮箱或手机号，方便我们联系您")]
+                Coded("contact_required", _("请至少留下电子邮箱或手机号，方便我们联系您"))]
             ok = False
         if (self.website.data or "").strip():
-            self.website.errors = list(self.website.errors) + [Coded("invalid", "此项请留空")]
+            self.website.errors = list(self.website.errors) + [Coded("invalid", _("此项请留空"))]
             ok = False
         return ok
 
@@ -112,10 +124,10 @@ class EscalationForm(FlaskForm):
 def category_choices() -> list[tuple[str, str]]:
     try:
         idx = current_app.extensions["hc_searcher"].index()
-        choices = [(c["id"], c["name"]) for c in idx.categories.values()]
+        choices = [(c["id"], localized_category(c)["name"]) for c in idx.categories.values()]
     except IndexError_:  # the form must work even without an index
         choices = []
-    return choices + [OTHER_CATEGORY]
+    return choices + [(OTHER_CATEGORY[0], str(OTHER_CATEGORY[1]))]
 
 
 @dataclass
@@ -171,6 +183,7 @@ def submit(form: EscalationForm, files: list[FileStorage], visit: dict[str, Any]
         "description": form.description.data.strip(),
         "device": (form.device.data or "").strip() or None,
         "order_number": (form.order_number.data or "").strip() or None,
+        "locale": current_locale(),  # their e-mails and status page speak it; agents see it
     }
     attachments = save_uploads(accepted)
     settings = current_app.extensions["hc_settings"]
@@ -214,7 +227,7 @@ def _summary(form: EscalationForm, errors: dict[str, list[str]]) -> list[tuple[s
     out = []
     for name, messages in errors.items():
         f = form._fields.get(name)
-        label = f.label.text if f is not None else "截图"
+        label = str(f.label.text) if f is not None else _("截图")
         out += [(f.id if f is not None else name, label, m) for m in messages]
     return out
 
@@ -293,10 +306,10 @@ def done(reference: str):  # type: ignore[no-untyped-def]
         # No status link before the request is stored; the confirmation e-mail carries it, when there is one.
         settings = current_app.extensions["hc_settings"]
         link_by_email = bool(queued.get("email") and settings.smtp_host and settings.public_url)
-        return render_template("queued.html", reference=reference, due=due, hours=hours.describe(),
+        return render_template("queued.html", reference=reference, due=due, hours=hours.describe(current_locale()),
                                link_by_email=link_by_email)
     due = expected_reply(esc.created_at).astimezone(hours.tz)
-    resp = make_response(render_template("done.html", esc=esc, due=due, hours=hours.describe(),
+    resp = make_response(render_template("done.html", esc=esc, due=due, hours=hours.describe(current_locale()),
                                          status_link=status_link(esc.reference)))
     resp.headers["Cache-Control"] = "no-store"  # the page holds the status link, a key to the request
     return resp

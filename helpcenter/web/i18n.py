@@ -13,7 +13,10 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, g, redirect, request
-from flask_babel import Babel
+from flask_babel import Babel, lazy_gettext
+
+# Extracted so the default site name (settings.site_name) has a translation in every catalog.
+DEFAULT_SITE_NAME = lazy_gettext("帮助中心")
 
 from ..locales import TRANSLATIONS, Locales, gettext_name
 
@@ -54,6 +57,19 @@ def locales() -> Locales:
 
 def current_locale() -> str:
     return getattr(g, "locale", None) or locales().default
+
+
+def localized_article(article: dict[str, Any]) -> dict[str, Any]:
+    """An article of the index as this reader sees it (helpcenter.engine.translations)."""
+    from ..engine.translations import article_view
+
+    return article_view(article, current_locale(), locales().default)
+
+
+def localized_category(category: dict[str, Any]) -> dict[str, Any]:
+    from ..engine.translations import category_view
+
+    return category_view(category, current_locale(), locales().default)
 
 
 def _choose() -> Any:
@@ -117,6 +133,7 @@ def _context() -> dict[str, Any]:
         ],
         "alternates": [{"tag": t, "href": page_in(t)} for t in locs.tags],
         "x_default": page_in(locs.default),
+        "locale_names": LABELS,
     }
 
 

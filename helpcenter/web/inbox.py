@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,13 +35,17 @@ bp.after_request(no_store)
 
 PER_PAGE = 25
 AGES = (1, 7, 30, 90)  # the "created in the last N days" choices
-ASSIGNEES = {"me": "我的", "none": "未分配"}  # besides 全部
+# The labels below are lazy (translated where a page shows them): str() one before storing or comparing it.
+ASSIGNEES = {"me": _l("我的"), "none": _l("未分配")}  # besides 全部
 MAX_QUERY = 200  # the inbox's search box; longer text only makes the SQL longer
 ARTICLE_HITS = 8  # articles offered by the solve form's search
-STATUS_NAMES = {"new": "新建", "open": "处理中", "pending": "等待回复", "solved": "已解决", "closed": "已关闭"}
+STATUS_NAMES = {"new": _l("新建"), "open": _l("处理中"), "pending": _l("等待回复"), "solved": _l("已解决"),
+                "closed": _l("已关闭")}
 SETTABLE = ("open", "pending", "closed")  # by hand; "solved" goes through the solve form
-DELIVERY_NAMES = {"pending": "等待发送", "sending": "发送中", "delivered": "已送达", "failed": "发送失败"}
-CHANNEL_NAMES = {"support_email": "发给客服邮箱", "confirmation_email": "给求助人的确认邮件", "webhook": "Webhook"}
+DELIVERY_NAMES = {"pending": _l("等待发送"), "sending": _l("发送中"), "delivered": _l("已送达"),
+                  "failed": _l("发送失败")}
+CHANNEL_NAMES = {"support_email": _l("发给客服邮箱"), "confirmation_email": _l("给求助人的确认邮件"),
+                 "webhook": _l("Webhook")}
 
 
 def _index_info() -> tuple[dict[str, str], dict[str, str]]:
@@ -147,7 +152,7 @@ def _article_choices(context: dict[str, Any], titles: dict[str, str], article_q:
         hits = current_app.extensions["hc_searcher"].search(article_q, k=ARTICLE_HITS).results
     except IndexError_ as exc:
         log.warning("inbox: article search unavailable: %s", exc)
-        return {"searched": True, "error": "文章索引暂时不可用，无法搜索文章。", "options": []}
+        return {"searched": True, "error": _("文章索引暂时不可用，无法搜索文章。"), "options": []}
     return {"searched": True, "error": None, "options": [(h.id, h.title) for h in hits]}
 
 

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Callable
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from ..engine.index import IndexError_
@@ -26,7 +27,7 @@ bp = Blueprint("inbox_actions", __name__, url_prefix="/admin/inbox")
 log = logging.getLogger(__name__)
 bp.after_request(no_store)
 
-OUTAGE = "数据库暂时不可用，这次操作没有保存。您输入的内容还在下面，请稍后再提交。"
+OUTAGE = _l("数据库暂时不可用，这次操作没有保存。您输入的内容还在下面，请稍后再提交。")
 
 
 def _per_account() -> str:
@@ -50,7 +51,7 @@ def _act(reference: str, action: str, typed: dict[str, Any], do: Callable[[], st
         return render_detail(reference, code=400, action=action, error=str(exc), typed=typed, article_q=article_q)
     except StorageUnavailable as exc:
         log.error("inbox: %s on %s not saved, database unavailable: %s", action, reference, exc)
-        return render_detail(reference, code=503, action=action, error=OUTAGE, typed=typed, article_q=article_q)
+        return render_detail(reference, code=503, action=action, error=str(OUTAGE), typed=typed, article_q=article_q)
     flash(notice, "info")
     return redirect(url_for("inbox.detail", reference=inbox.normalise_reference(reference)))
 
@@ -82,8 +83,14 @@ def reply(reference: str) -> Any:
         outbox = current_app.extensions.get("hc_outbox")
         if queued and outbox is not None:
             outbox.wake()  # send now rather than at the next poll
-        how = "邮件已排队发送，" if queued else "未发邮件（只显示在求助人的状态页），"
-        return f"已回复：{how}求助现在{'等待求助人回复' if wait else '仍在处理中'}。"
+        # Four whole sentences (never glued from parts), so each translates as a sentence.
+        if queued and wait:
+            return _("已回复：邮件已排队发送，求助现在等待求助人回复。")
+        if queued:
+            return _("已回复：邮件已排队发送，求助现在仍在处理中。")
+        if wait:
+            return _("已回复：未发邮件（只显示在求助人的状态页），求助现在等待求助人回复。")
+        return _("已回复：未发邮件（只显示在求助人的状态页），求助现在仍在处理中。")
     return _act(reference, "reply", typed, do)
 
 
@@ -95,7 +102,7 @@ def note(reference: str) -> Any:
 
     def do() -> str:
         tickets.add_note(current_app.extensions["hc_storage"], _ref(reference), _actor(), body)
-        return "已添加内部备注（求助人看不到）。"
+        return _("已添加内部备注（求助人看不到）。")
     return _act(reference, "note", {"body": body}, do)
 
 
@@ -109,12 +116,12 @@ def assign(reference: str) -> Any:
 
     def do() -> str:
         if raw and not raw.isdigit():
-            raise tickets.TicketError("invalid_assignee", "只能分配给在职的客服或管理员")
+            raise tickets.TicketError("invalid_assignee", _("只能分配给在职的客服或管理员"))
         who = int(raw) if raw else None
         tickets.assign(current_app.extensions["hc_storage"], _ref(reference), _actor(), who)
         if who is None:
-            return "已取消分配。"
-        return "已分配给我。" if who == current_user.info.id else "已分配。"
+            return _("已取消分配。")
+        return _("已分配给我。") if who == current_user.info.id else _("已分配。")
     return _act(reference, "assign", {"assignee": raw}, do)
 
 
@@ -126,9 +133,9 @@ def status(reference: str) -> Any:
 
     def do() -> str:
         if to not in SETTABLE:  # tickets refuses it too; checked here so the message names the choices
-            raise tickets.TicketError("invalid_status", "状态只能改为处理中、等待回复或已关闭；标记解决请填写解决方式")
+            raise tickets.TicketError("invalid_status", _("状态只能改为处理中、等待回复或已关闭；标记解决请填写解决方式"))
         tickets.set_status(current_app.extensions["hc_storage"], _ref(reference), _actor(), to)
-        return f"状态已改为“{STATUS_NAMES[to]}”。"
+        return _("状态已改为“%(status)s”。", status=STATUS_NAMES[to])
     return _act(reference, "status", {"status": to}, do)
 
 
@@ -143,8 +150,8 @@ def solve(reference: str) -> Any:
 
     def do() -> str:
         if article and note_text.strip():
-            raise tickets.TicketError("resolution_required", "选了文章时不用写“缺少什么”；如果没有文章涵盖这个问题，"
-                                      "请选“没有文章涵盖这个问题”")
+            raise tickets.TicketError("resolution_required", _("选了文章时不用写“缺少什么”；如果没有文章涵盖这个问题，"
+                                                               "请选“没有文章涵盖这个问题”"))
         unchecked = False
         if article:
             try:
@@ -153,10 +160,11 @@ def solve(reference: str) -> Any:
                 log.warning("inbox: solving %s with %s unchecked, index unavailable: %s", reference, article, exc)
                 known, unchecked = True, True
             if not known:
-                raise tickets.TicketError("invalid_article", f"已发布的文章里没有 {article}，请重新搜索并选择文章")
+                raise tickets.TicketError("invalid_article", _("已发布的文章里没有 %(article)s，请重新搜索并选择文章",
+                                                                 article=article))
         tickets.solve(current_app.extensions["hc_storage"], _ref(reference), _actor(),
                       article=article or None, no_article_note=None if article else note_text)
         if unchecked:
-            return f"已标记为已解决。文章索引暂时不可用，未能核对文章 {article} 是否存在。"
-        return "已标记为已解决。"
+            return _("已标记为已解决。文章索引暂时不可用，未能核对文章 %(article)s 是否存在。", article=article)
+        return _("已标记为已解决。")
     return _act(reference, "solve", typed, do, article_q=article_q)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from . import context, limiter, tracking
+from .i18n import current_locale
 
 bp = Blueprint("search", __name__)
 
@@ -15,7 +16,7 @@ def results():  # type: ignore[no-untyped-def]
     query = request.args.get("q", "")
     if not query.strip():
         return render_template("search.html", query="", response=None, empty=True)
-    response = current_app.extensions["hc_searcher"].search(query, 10)
+    response = current_app.extensions["hc_searcher"].search(query, 10, locale=current_locale())
     search_id = None
     if tracking.counted():  # HEAD (an uptime check) answers the same but is no visitor's search
         context.record_search(query, [h.id for h in response.results])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,14 +43,15 @@ def _page(status: int = 200, error: str | None = None, notice: str | None = None
                            error=error, notice=notice, typed=typed or {}), status
 
 
-NOTICES = {"1": "已保存。", "password": "已设置新密码：该账号已登录的会话全部失效，请把新密码告诉本人。",
-           "enabled": "账号已重新启用，可以用原来的密码登录。"}
+NOTICES = {"1": _l("已保存。"), "password": _l("已设置新密码：该账号已登录的会话全部失效，请把新密码告诉本人。"),
+           "enabled": _l("账号已重新启用，可以用原来的密码登录。")}  # lazy: str() at use
 
 
 @bp.get("/staff")
 @role_required("admin")
 def staff():  # type: ignore[no-untyped-def]
-    return _page(notice=NOTICES.get(request.args.get("done") or ""))
+    notice = NOTICES.get(request.args.get("done") or "")
+    return _page(notice=str(notice) if notice is not None else None)
 
 
 @bp.post("/staff")
@@ -68,7 +70,7 @@ def add():  # type: ignore[no-untyped-def]
 def disable():  # type: ignore[no-untyped-def]
     email = accounts.normalise_email(request.form.get("email") or "")
     if email == current_user.email:
-        return _page(400, error="不能停用自己的账号。")
+        return _page(400, error=_("不能停用自己的账号。"))
     try:
         accounts.disable_staff(_storage(), email)
     except accounts.StaffError as exc:
@@ -95,10 +97,10 @@ def set_password():  # type: ignore[no-untyped-def]
     email = accounts.normalise_email(request.form.get("email") or "")
     typed = {"reset_email": email}  # the account chosen stays chosen; passwords are never sent back
     if email == current_user.email:
-        return _page(400, error="自己的密码请在“修改密码”页修改（需要输入当前密码）。", typed=typed)
+        return _page(400, error=_("自己的密码请在“修改密码”页修改（需要输入当前密码）。"), typed=typed)
     new = request.form.get("new") or ""
     if new != (request.form.get("confirm") or ""):
-        return _page(400, error="两次输入的新密码不一致。", typed=typed)
+        return _page(400, error=_("两次输入的新密码不一致。"), typed=typed)
     try:
         accounts.reset_password(_storage(), email, new)
     except accounts.StaffError as exc:
@@ -118,10 +120,10 @@ def password_form():  # type: ignore[no-untyped-def]
 def change_password():  # type: ignore[no-untyped-def]
     """A new password ends every other session of the account; this one stays signed in."""
     if accounts.verify(_storage(), current_user.email, request.form.get("current") or "") is None:
-        return render_template("admin_password.html", error="当前密码不正确。"), 403
+        return render_template("admin_password.html", error=_("当前密码不正确。")), 403
     new = request.form.get("new") or ""
     if new != (request.form.get("confirm") or ""):
-        return render_template("admin_password.html", error="两次输入的新密码不一致。"), 400
+        return render_template("admin_password.html", error=_("两次输入的新密码不一致。")), 400
     try:
         info = accounts.reset_password(_storage(), current_user.email, new)
     except accounts.StaffError as exc:

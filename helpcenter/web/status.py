@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import TextAreaField
@@ -25,20 +26,22 @@ from ..db import Escalation, utcnow
 from ..support import statuslink, tickets
 from ..support.storage import StorageUnavailable
 from . import limiter, tracking, uploads
+from .i18n import current_locale
 from .errors import Coded
 from .escalate import multi_line, no_controls
 
 bp = Blueprint("status", __name__, url_prefix=statuslink.PATH.rstrip("/"))
 log = logging.getLogger(__name__)
 
-# The requester's words for each status (the inbox has the agents' words).
-STATUS_NAMES = {"new": "新建", "open": "处理中", "pending": "等待您的回复", "solved": "已解决", "closed": "已关闭"}
+# The requester's words for each status (the inbox has the agents' words); lazy: str() them at use.
+STATUS_NAMES = {"new": _l("新建"), "open": _l("处理中"), "pending": _l("等待您的回复"), "solved": _l("已解决"),
+                "closed": _l("已关闭")}
 AWAITING_US = ("new", "open")  # the statuses that show when to expect an answer
-# After a message, what became of the request (tickets.requester_message moves it).
-SENT = {"new": "已收到您的补充说明，客服会一并查看。",
-        "open": "已收到您的补充说明，客服会一并查看。",
-        "pending": "已收到您的回复，求助已转回客服继续处理。",
-        "solved": "已收到您的补充说明，求助已重新打开，客服会继续处理。"}
+# After a message, what became of the request (tickets.requester_message moves it); lazy, as above.
+SENT = {"new": _l("已收到您的补充说明，客服会一并查看。"),
+        "open": _l("已收到您的补充说明，客服会一并查看。"),
+        "pending": _l("已收到您的回复，求助已转回客服继续处理。"),
+        "solved": _l("已收到您的补充说明，求助已重新打开，客服会继续处理。")}
 
 status_limit = limiter.shared_limit(lambda: current_app.extensions["hc_settings"].rate_limit_status, scope="status")
 
@@ -54,15 +57,16 @@ def _private(resp: Response) -> Response:
 
 
 class MessageForm(FlaskForm):
-    body = TextAreaField("补充内容", filters=[multi_line], validators=[no_controls])
+    body = TextAreaField(_l("补充内容"), filters=[multi_line], validators=[no_controls])
 
     def validate_body(self, field: TextAreaField) -> None:
         # Counted like tickets counts (trimmed), so the form and the data layer agree on the limit.
         n = len((field.data or "").strip())
         if n == 0:
-            raise ValidationError(Coded("required", "补充内容不能为空"))
+            raise ValidationError(Coded("required", _("补充内容不能为空")))
         if n > tickets.MAX_BODY:
-            raise ValidationError(Coded("too_long", f"补充内容最多 {tickets.MAX_BODY} 个字（现在 {n} 个）"))
+            raise ValidationError(Coded("too_long", _("补充内容最多 %(max)s 个字（现在 %(n)s 个）",
+                                                      max=tickets.MAX_BODY, n=n)))
 
 
 def _settings() -> Any:
@@ -123,7 +127,7 @@ def _render(token: str, esc: Escalation | None, form: MessageForm, *, errors: di
     kept = uploads.describe(accepted or [])
     return render_template(
         "status.html", token=token, esc=esc, events=events, form=form, errors=errors, outage=outage,
-        status_name=STATUS_NAMES.get(esc.status, esc.status) if esc else "", due=due, hours=hours.describe(),
+        status_name=str(STATUS_NAMES.get(esc.status, esc.status)) if esc else "", due=due, hours=hours.describe(current_locale()),
         tz=hours.tz, can_reopen=can_reopen, reopen_days=settings.solved_close_days,
         originals=[a for a in (esc.attachments if esc else []) if a.event_id is None],
         kept=kept, pending_token=pending_token, limits=_limits(len(kept)),
@@ -134,7 +138,26 @@ def _render(token: str, esc: Escalation | None, form: MessageForm, *, errors: di
 @status_limit
 def page(token: str):  # type: ignore[no-untyped-def]
     esc = _find_or_503(token)
+    from .i18n import ENVIRON_KEY, ROOT_KEY, locales
+
+    locs = locales()
+    if request.environ.get(ENVIRON_KEY) is None and esc.locale in locs.tags and esc.locale != locs.default:
+        # A link without a prefix (older e-mails, typed by hand): the page in the requester's locale.
+        return redirect(request.environ.get(ROOT_KEY, "") + locs.prefix(esc.locale) + request.path, 302)
     return _render(token, esc, MessageForm(formdata=None))
+
+
+def _said(exc: tickets.TicketError, body: str = "") -> str:
+    """What went wrong, in the requester's locale (support's own messages are 简体)."""
+    if exc.code == "required":
+        return _("补充内容不能为空")
+    if exc.code == "too_long":
+        return _("补充内容最多 %(n)s 个字（现在 %(m)s 个）", n=tickets.MAX_BODY, m=len(body))
+    if exc.code == "closed":
+        return _("这个求助已关闭，请提交新的求助")
+    if exc.code == "cannot_reopen":
+        return _("只有已解决且在 %(days)s 天内的求助可以重新打开", days=_settings().solved_close_days)
+    return str(exc)
 
 
 def _refuse(token: str, esc: Escalation | None, form: MessageForm, accepted: list[uploads.Upload],
@@ -185,12 +208,12 @@ def message(token: str):  # type: ignore[no-untyped-def]
         field = "body" if exc.code in ("required", "too_long") else "request"
         if exc.code == "closed":
             esc.status = "closed"  # the page shows it as it is now (a detached copy: nothing is written)
-        return _refuse(token, esc, form, accepted, {field: [str(exc)]}, 400)
+        return _refuse(token, esc, form, accepted, {field: [_said(exc, form.body.data or "")]}, 400)
     uploads.discard_pending(accepted)
     outbox = current_app.extensions.get("hc_outbox")
     if outbox is not None:
         outbox.wake()  # agents' notifications, if any, go now rather than at the next poll
-    flash(SENT.get(esc.status, SENT["open"]), "info")
+    flash(str(SENT.get(esc.status, SENT["open"])), "info")  # str(): the session stores it
     return redirect(url_for("status.page", token=token) + "#conversation")
 
 
@@ -203,11 +226,11 @@ def reopen(token: str):  # type: ignore[no-untyped-def]
     except tickets.TicketError as exc:
         if exc.code == "not_found":
             abort(404)
-        return _render(token, esc, MessageForm(formdata=None), errors={"request": [str(exc)]}), 400
+        return _render(token, esc, MessageForm(formdata=None), errors={"request": [_said(exc)]}), 400
     except StorageUnavailable as exc:
         log.error("status page: database unavailable, not reopened: %s", exc)
         abort(503)
-    flash("已重新打开您的求助，客服会继续处理。如有新情况，请在下面补充。", "info")
+    flash(_("已重新打开您的求助，客服会继续处理。如有新情况，请在下面补充。"), "info")
     return redirect(url_for("status.page", token=token))
 
 

@@ -16,6 +16,7 @@ import secrets
 from typing import Any
 
 from flask import abort, current_app, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 
 from ..insights.searchlog import SearchLogger
 from .errors import Coded, error_response
@@ -49,7 +50,8 @@ def client_visit() -> None:
     if raw is None:
         return
     if not CLIENT_VISIT_RE.fullmatch(raw.strip()):
-        message = Coded("invalid_visit", f"{VISIT_HEADER} / {VISIT_PARAM} 须为 8 到 28 个字母、数字、- 或 _")
+        message = Coded("invalid_visit", _("%(header)s / %(param)s 须为 8 到 28 个字母、数字、- 或 _",
+                                           header=VISIT_HEADER, param=VISIT_PARAM))
         abort(error_response(400, message, {VISIT_PARAM: [message]}, "invalid_visit"))
     g.hc_client_visit = CLIENT_VISIT_PREFIX + raw.strip()
 
@@ -83,7 +85,9 @@ def logger() -> SearchLogger:
 def log_search(response: Any, source: str) -> str | None:
     """Log a search made on the site ("site") or through the API ("api"); returns its key for ``?from=``."""
     try:
-        return logger().log_search(visit_id(), source, response)
+        from .i18n import current_locale
+
+        return logger().log_search(visit_id(), source, response, current_locale())
     except Exception:  # analytics must never cost a search
         log.exception("search analytics: logging a search failed")
         return None

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Request, Response, abort, current_app, request, send_file
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from PIL import Image, ImageOps, UnidentifiedImageError
 from werkzeug.datastructures import FileStorage
@@ -51,7 +52,6 @@ FORMATS = {  # decoded format -> (stored format, content type, extension)
     "GIF": ("GIF", "image/gif", ".gif"), "WEBP": ("WEBP", "image/webp", ".webp"),
     "MPO": ("JPEG", "image/jpeg", ".jpg"),  # phone photos with a second picture: the first one is kept
 }
-SUPPORTED = "支持 PNG、JPEG、GIF、WebP"
 
 
 def _settings() -> Any:
@@ -140,15 +140,16 @@ def too_large_message() -> str:
     """What is too large for the endpoint that refused the request (413)."""
     s = _settings()
     if request.endpoint in UPLOAD_ENDPOINTS and request.mimetype != "multipart/form-data":
-        return (f"请求的内容太大了：不带截图的请求（如 JSON）不能超过 {TEXT_LIMIT // 1024} KB"
-                "（问题描述最多 5000 字）。截图请用 multipart/form-data 上传。")
+        return _("请求的内容太大了：不带截图的请求（如 JSON）不能超过 %(kb)s KB"
+                 "（问题描述最多 5000 字）。截图请用 multipart/form-data 上传。", kb=TEXT_LIMIT // 1024)
     if request.endpoint in UPLOAD_ENDPOINTS:
-        return (f"上传的内容太大了（整个请求超过 {read_limit() // MB} MB）：每张截图不能超过 {s.max_upload_mb} MB，"
-                f"最多 {s.max_uploads} 张。请压缩或少选几张后重试。")
+        return _("上传的内容太大了（整个请求超过 %(total)s MB）：每张截图不能超过 %(mb)s MB，"
+                 "最多 %(count)s 张。请压缩或少选几张后重试。",
+                 total=read_limit() // MB, mb=s.max_upload_mb, count=s.max_uploads)
     if request.endpoint == "api.feedback":
-        return f"反馈内容太长了：请求不能超过 {FEEDBACK_LIMIT // 1024} KB（评论最多 2000 字）。"
+        return _("反馈内容太长了：请求不能超过 %(kb)s KB（评论最多 2000 字）。", kb=FEEDBACK_LIMIT // 1024)
     limit = request.max_content_length
-    return f"请求的内容太大了（不能超过 {limit // MB} MB）。" if limit else "请求的内容太大了。"
+    return _("请求的内容太大了（不能超过 %(mb)s MB）。", mb=limit // MB) if limit else _("请求的内容太大了。")
 
 
 @dataclass
@@ -176,11 +177,12 @@ def _check_animation(frames: int, width: int, height: int) -> None:
     number of frames is bounded too, since each frame costs its own pass even when small.
     """
     if frames > MAX_FRAMES:
-        raise ValueError(Coded("animation_too_large", f"动图帧数太多（{frames} 帧，最多 {MAX_FRAMES} 帧），"
-                                                      "请截取其中一张静态图后重试"))
+        raise ValueError(Coded("animation_too_large", _("动图帧数太多（%(frames)s 帧，最多 %(max)s 帧），"
+                                                        "请截取其中一张静态图后重试", frames=frames, max=MAX_FRAMES)))
     if frames * width * height > Image.MAX_IMAGE_PIXELS:
-        raise ValueError(Coded("animation_too_large", f"动图太大了（{frames} 帧，每帧 {width}×{height} 像素），"
-                                                      "请缩小尺寸、减少帧数或截取一张静态图后重试"))
+        raise ValueError(Coded("animation_too_large", _("动图太大了（%(frames)s 帧，每帧 %(width)s×%(height)s 像素），"
+                                                        "请缩小尺寸、减少帧数或截取一张静态图后重试",
+                                                        frames=frames, width=width, height=height)))
 
 
 def clean_image(data: bytes) -> tuple[bytes, str, str]:
@@ -192,10 +194,10 @@ def clean_image(data: bytes) -> tuple[bytes, str, str]:
             fmt = probe.format or ""
             probe.verify()
         if fmt not in FORMATS:
-            raise ValueError(f"不支持的图片格式 {fmt}（{SUPPORTED}）")
+            raise ValueError(_("不支持的图片格式 %(format)s（支持 PNG、JPEG、GIF、WebP）", format=fmt))
         img = Image.open(io.BytesIO(data))
         if img.width * img.height > Image.MAX_IMAGE_PIXELS:
-            raise ValueError("图片像素太多了，请缩小后重试")
+            raise ValueError(_("图片像素太多了，请缩小后重试"))
         # MPO (phone photos with a depth map or HDR parts): the first picture, as a plain JPEG.
         frames = 1 if fmt == "MPO" else getattr(img, "n_frames", 1)
         _check_animation(frames, img.width, img.height)
@@ -216,7 +218,7 @@ def clean_image(data: bytes) -> tuple[bytes, str, str]:
         img.save(buf, out_fmt, exif=b"", **options)
         return buf.getvalue(), ctype, ext
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, EOFError) as exc:
-        raise ValueError(f"不是有效的图片（{SUPPORTED}）") from exc
+        raise ValueError(_("不是有效的图片（支持 PNG、JPEG、GIF、WebP）")) from exc
 
 
 def check_uploads(files: list[FileStorage], kept: list[Upload] | None = None) -> tuple[list[Upload], list[str]]:
@@ -229,17 +231,20 @@ def check_uploads(files: list[FileStorage], kept: list[Upload] | None = None) ->
     for f in [f for f in files if f and f.filename]:
         name = Path(f.filename or "screenshot").name[:255]
         if len(out) >= s.max_uploads:
-            errors.append(Coded("too_many_files", f"最多上传 {s.max_uploads} 张截图，{name} 没有附上"))
+            errors.append(Coded("too_many_files", _("最多上传 %(count)s 张截图，%(name)s 没有附上",
+                                                    count=s.max_uploads, name=name)))
             continue
         data = f.stream.read(limit + 1)
         size = getattr(f.stream, "size", len(data))
         if len(data) > limit:
-            errors.append(Coded("file_too_large", f"{name}（{_human(size)}）：超过 {s.max_upload_mb} MB"))
+            errors.append(Coded("file_too_large", _("%(name)s（%(size)s）：超过 %(mb)s MB",
+                                                    name=name, size=_human(size), mb=s.max_upload_mb)))
             continue
         try:
             cleaned, ctype, ext = clean_image(data)
         except ValueError as exc:
-            errors.append(Coded(getattr(exc.args[0] if exc.args else None, "code", "not_an_image"), f"{name}：{exc}"))
+            errors.append(Coded(getattr(exc.args[0] if exc.args else None, "code", "not_an_image"),
+                                _("%(name)s：%(problem)s", name=name, problem=exc)))
             continue
         out.append(Upload(cleaned, name, ctype, ext))
     return out, errors
@@ -288,7 +293,7 @@ def held(token: str, remove: list[str], visit: str) -> tuple[list[Upload], list[
     """The screenshots named by a token from :func:`hold` in this ``visit``, minus those the person removed."""
     if not token:
         return [], []
-    gone = Coded("pending_expired", "之前附上的截图已失效，请重新选择")
+    gone = Coded("pending_expired", _("之前附上的截图已失效，请重新选择"))
     try:
         payload = _serializer().loads(token, max_age=PENDING_MAX_AGE)
     except BadSignature:
@@ -308,7 +313,7 @@ def held(token: str, remove: list[str], visit: str) -> tuple[list[Upload], list[
         try:
             u.data = (folder / u.pending).read_bytes()
         except OSError:
-            errors.append(Coded("pending_expired", f"{u.original_name}：之前附上的截图已失效，请重新选择"))
+            errors.append(Coded("pending_expired", _("%(name)s：之前附上的截图已失效，请重新选择", name=u.original_name)))
             continue
         out.append(u)
     return out, errors
