@@ -183,7 +183,27 @@ def browser():
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: scripts/install --test installs Debian's chromium")
     with chromium() as b:
-        yield b
+        yield _ChineseReader(b)
+
+
+class _ChineseReader:
+    """The browser as our usual reader has it: asking for 简体 (zh-CN) unless a test says otherwise.
+
+    Headless Chromium asks for en-US, which the site rightly answers in English."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **options):
+        options.setdefault("locale", "zh-CN")
+        return self._browser.new_context(**options)
+
+    def new_page(self, **options):
+        options.setdefault("locale", "zh-CN")
+        return self._browser.new_page(**options)
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture

@@ -333,6 +333,10 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             old_hashes: dict[str, str] = live.manifest.get("articles", {}) if live else {}
             new_hashes = {a_id: str(a["hash"]) for a_id, a in articles_json.items()}
             now = dt.datetime.now(dt.timezone.utc)
+            for a_id, a_json in articles_json.items():  # when the page last changed: Last-Modified
+                before = live.articles.get(a_id, {}) if live else {}
+                same = before.get("hash") == a_json["hash"] and before.get("changed")
+                a_json["changed"] = before["changed"] if same else now.isoformat(timespec="seconds")
             build_id = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + hashlib.sha256(
                 json.dumps(new_hashes, sort_keys=True).encode()).hexdigest()[:8]
             manifest = {

@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .assets import IMAGE_TYPES, image_problems, is_local_image
 from .frontmatter import REPORTED, read_fields, shown, split_front_matter
 from .links import body_links, classify, heading_ids, resolve_link
+from .model import Article, Category, Collection
 from .problems import Problem, problem
 from .render import render_article
 from .translations import attach_translations, category_translations, load_glossaries
@@ -35,59 +35,6 @@ CATEGORY_FIELDS = {"name", "description", "order"}
 CATEGORY_FILE = "_category.yml"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-@dataclass
-class Category:
-    id: str
-    name: str
-    description: str = ""
-    order: int = 0
-    locales: dict[str, dict[str, str]] = field(default_factory=dict)  # _category.en.yml: name, description
-
-
-@dataclass
-class Article:
-    id: str
-    category: str
-    path: str
-    title: str
-    body: str
-    body_line: int
-    summary: str = ""
-    questions: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    order: int = 0
-    draft: bool = False
-    updated: str = ""
-    # 1-based file line of each questions entry, for pointing writers at duplicates.
-    question_lines: list[int] = field(default_factory=list)
-    locale: str = ""  # a translation's locale (slug.en.md); "" for the source article
-    source: str = ""  # a translation's `source`: the source_hash of the version it translates
-    source_line: int = 1
-    title_line: int = 2
-
-    @property
-    def slug(self) -> str:
-        return self.id.split("/", 1)[1]
-
-
-@dataclass
-class Collection:
-    categories: dict[str, Category]
-    articles: dict[str, Article]
-    problems: list[Problem]
-    # article id -> locale -> the writer's translation (helpcenter.engine.translations)
-    translations: dict[str, dict[str, Article]] = field(default_factory=dict)
-    glossaries: dict[str, dict[str, str]] = field(default_factory=dict)  # _glossary.zh-Hant.yml
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
 
 def _rel(path: Path, root: Path) -> str:

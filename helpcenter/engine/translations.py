@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from ..locales import CONVERTIBLE
 from .frontmatter import read_fields
+from .model import Article
 from .problems import Problem, problem
 
 GLOSSARY_FILE = "_glossary.{locale}.yml"
@@ -25,18 +26,16 @@ CATEGORY_TRANSLATION = "_category.{locale}.yml"
 # Private-use characters hold glossary terms while OpenCC converts around them.
 _PLACEHOLDER = 0xE000
 
-if TYPE_CHECKING:  # content calls in here while loading: no import at run time
-    from .content import Article
 
 
-def source_hash(article: "Article") -> str:
+def source_hash(article: Article) -> str:
     """The version of a source article a translation says it translates: what readers see."""
     text = "\x00".join([article.title, article.summary, *article.questions, article.body.strip()])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def attach_translations(translated: list["Article"], articles: Mapping[str, "Article"],
-                        locales: tuple[str, ...] | None, problems: list[Problem]) -> dict[str, dict[str, "Article"]]:
+def attach_translations(translated: list[Article], articles: Mapping[str, Article],
+                        locales: tuple[str, ...] | None, problems: list[Problem]) -> dict[str, dict[str, Article]]:
     """The writers' translations by article and locale, with what is wrong with them reported."""
     out: dict[str, dict[str, Article]] = {}
     for t in translated:
@@ -171,10 +170,10 @@ def _render_key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def article_versions(article: "Article", own: Mapping[str, "Article"], tags: tuple[str, ...],
+def article_versions(article: Article, own: Mapping[str, Article], tags: tuple[str, ...],
                      glossaries: Mapping[str, Mapping[str, str]], source_html: str,
                      old: Mapping[str, Any], render_version: int,
-                     images_of: Callable[["Article"], Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+                     images_of: Callable[[Article], Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The article in every locale but the default (``tags[0]``): the writer's translation,
     else a conversion, else nothing (the site then shows the source, marked). Versions whose
     input did not change are taken from ``old`` (the live build's), not rendered again.

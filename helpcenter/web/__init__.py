@@ -121,6 +121,11 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
     csrf.init_app(app)
     limiter.init_app(app)
+    from flask_compress import Compress
+
+    # zstd, br or gzip for pages, CSS, JS, JSON and the sitemap, whichever the client takes; a
+    # revalidation after compressing still gets its 304 (helpcenter.web.seo.conditional).
+    Compress(app)
     from .auth import login_manager
 
     login_manager.init_app(app)  # staff sign-in for /admin (accounts: `helpcenter staff add`)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, session,
+                   url_for)
 from flask_babel import gettext as _
 
 from ..engine.search import Searcher
 from ..support.storage import StorageUnavailable
 from . import context, limiter, tracking
 from .i18n import locales, localized_article, localized_category
-from .seo import article_locales
+from .seo import article_locales, conditional
 
 bp = Blueprint("browse", __name__)
 
@@ -64,9 +65,10 @@ def article(cat_id: str, slug: str):  # type: ignore[no-untyped-def]
         current_app.extensions["hc_storage"].count_view(art["id"])
     related = [localized_article(idx.articles[a]) for a in art.get("related", []) if a in idx.articles]
     shown = localized_article(art)
-    return render_template("article.html", article=shown, category=localized_category(idx.categories[art["category"]]),
+    page = render_template("article.html", article=shown, category=localized_category(idx.categories[art["category"]]),
                            related=related, feedback=request.args.get("feedback", ""),
                            article_locales=article_locales(art, locales().tags))
+    return conditional(make_response(page), art.get("changed"))
 
 
 @bp.post("/articles/<cat_id>/<slug>/feedback")

@@ -13,7 +13,8 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, g, redirect, request
-from flask_babel import Babel, lazy_gettext
+from flask_babel import Babel, gettext, lazy_gettext
+from markupsafe import Markup
 
 # Extracted so the default site name (settings.site_name) has a translation in every catalog.
 DEFAULT_SITE_NAME = lazy_gettext("帮助中心")
@@ -134,7 +135,39 @@ def _context() -> dict[str, Any]:
         "alternates": [{"tag": t, "href": page_in(t)} for t in locs.tags],
         "x_default": page_in(locs.default),
         "locale_names": LABELS,
+        "long_time": long_time,
+        "page_in": page_in,
+        "default_locale": locs.default,
+        "article_url": article_url,
+        "untranslated_lang": untranslated_lang,
+        "untranslated_mark": untranslated_mark,
     }
+
+
+def article_url(article: dict[str, Any]) -> str:
+    from flask import url_for
+
+    cat_id, slug = article["id"].split("/", 1)
+    return url_for("browse.article", cat_id=cat_id, slug=slug)
+
+
+def untranslated_lang(article: dict[str, Any]) -> Markup:
+    """` lang="zh-Hans"` on text shown in the source's language (screen readers switch voice)."""
+    return Markup(' lang="%s"') % article["shown_locale"] if article.get("untranslated") else Markup("")
+
+
+def untranslated_mark(article: dict[str, Any]) -> Markup:
+    """Lists mark an article that has no version in the reader's locale."""
+    if not article.get("untranslated"):
+        return Markup("")
+    return Markup(' <span class="tag untranslated">%s</span>') % gettext("尚无译文")
+
+
+def long_time(when: Any) -> str:
+    """A moment as this reader writes it: 2026年12月03日 18:00, or 03 Dec 2026, 18:00."""
+    if current_locale().startswith("zh"):
+        return when.strftime("%Y年%m月%d日 %H:%M")
+    return when.strftime("%d %b %Y, %H:%M")
 
 
 def _quote(path: str) -> str:

@@ -90,7 +90,7 @@
         box.textContent = "";
         if (!items.length) { box.hidden = true; return; }
         var p = document.createElement("p");
-        p.textContent = "这些文章也许能马上解决您的问题：";
+        p.textContent = box.dataset.msgIntro;
         box.appendChild(p);
         var ul = document.createElement("ul");
         items.forEach(function (s) {
@@ -110,16 +110,20 @@
   if (shots && shots.form) {
     var shotsError = document.getElementById("screenshots-error");
     function mb(n) { return (n / 1048576).toFixed(1) + " MB"; }
+    // The messages come from the page, in the reader's locale: {name} placeholders filled here.
+    function say(key, values) {
+      return (shots.dataset[key] || "").replace(/\{(\w+)\}/g, function (_m, k) { return values[k]; });
+    }
     function checkShots() {
       var maxBytes = +shots.dataset.maxBytes, maxFiles = +shots.dataset.maxFiles;
       var maxTotal = +shots.dataset.maxTotal, problems = [], total = 0;
       Array.prototype.forEach.call(shots.files || [], function (f) {
         total += f.size;
-        if (f.size > maxBytes) problems.push(f.name + "（" + mb(f.size) + "）：超过 " + shots.dataset.maxMb + " MB，请压缩或换一张");
+        if (f.size > maxBytes) problems.push(say("msgTooBig", {name: f.name, size: mb(f.size), max: shots.dataset.maxMb}));
       });
       var n = (shots.files || []).length;
-      if (n > maxFiles) problems.push("最多还能选 " + maxFiles + " 张截图，您选了 " + n + " 张");
-      if (total > maxTotal) problems.push("截图合计 " + mb(total) + "，超过 " + mb(maxTotal) + " 的上限");
+      if (n > maxFiles) problems.push(say("msgTooMany", {max: maxFiles, n: n}));
+      if (total > maxTotal) problems.push(say("msgTooMuch", {total: mb(total), max: mb(maxTotal)}));
       shotsError.textContent = "";
       problems.forEach(function (m) {
         var p = document.createElement("p");
