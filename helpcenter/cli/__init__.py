@@ -1,6 +1,7 @@
 """The ``helpcenter`` command: thin click commands over the wings, one module per group.
 
 - :mod:`.articles`: check, build-index, search, eval, import, setup-model (writers, the index)
+- :mod:`.preview`: preview (the site on the working folder, for writers)
 - :mod:`.ops`: deliver, serve
 - :mod:`.reports`: report (what people search, what fails)
 - :mod:`.learn`: the questions search learned from use (list, accept, block), and ``tune``
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from . import articles, db, learn, ops, privacy, reports, requests, staff
+from . import articles, db, learn, ops, preview, privacy, reports, requests, staff
 
 
 @click.group()
@@ -27,7 +28,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 
 
 for command in (articles.check, articles.build_index_cmd, articles.search, articles.eval_cmd, articles.import_cmd,
-                articles.setup_model, ops.deliver, ops.serve, reports.report, privacy.privacy, requests.requests,
+                articles.setup_model, preview.preview, ops.deliver, ops.serve, reports.report, privacy.privacy, requests.requests,
                 db.db, staff.staff, learn.learn, learn.tune_cmd):
     main.add_command(command)
 

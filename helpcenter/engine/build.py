@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,7 +27,7 @@ from ..config import Settings
 from . import demotion, pinyin
 from .keywords import KEYWORD_CACHE, keyword_fingerprints, keyword_index, pinyin_vocab, previous_counts
 from .assets import Image, article_images, copy_assets
-from .content import Article, Collection, Problem, load_articles
+from .content import Article, Collection, ParseCache, Problem, load_articles
 from .embed import Embedder, embedder_for, identity_for
 from .index import (
     BUILDS,
@@ -80,6 +80,11 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
     up_to_date: bool = False  # nothing changed: the live build was kept, nothing published
+
+
+def _own(translations: dict[str, Article], drafts: bool) -> dict[str, Article]:
+    """A preview shows draft translations as well (their source page says 草稿 when it is one)."""
+    return {t: replace(a, draft=False) for t, a in translations.items()} if drafts else translations
 
 
 def _article_hash(article_json: dict[str, object]) -> str:
@@ -155,14 +160,17 @@ def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str
 def build_index(settings: Settings, embedder: Embedder | None = None,
                 log: Callable[[str], None] = lambda _m: None, progress: bool = False,
                 learned: Sequence[tuple[str, str]] | None = None,
-                demoted: Sequence[tuple[str, str, float]] | None = None, questions: bool = True) -> BuildReport:
+                demoted: Sequence[tuple[str, str, float]] | None = None, questions: bool = True,
+                drafts: bool = False, cache: ParseCache | None = None) -> BuildReport:
     """Build and publish the index. ``learned``: (article id, query) pairs that visitors and
     agents taught (helpcenter.insights.learning, read by the caller: the engine never touches
     the database); each becomes a passage of its article, so paraphrases find it too.
     ``demoted``: (article id, query, strength) pairs the article keeps failing; stored with
     the queries' vectors so search ranks it lower for them and their paraphrases
     (helpcenter.engine.demotion). ``questions=False`` leaves the writers' questions out, so
-    searching one tells whether the article itself answers it (``check --search``)."""
+    searching one tells whether the article itself answers it (``check --search``).
+    ``drafts=True`` publishes drafts too, marked, and ``cache`` keeps parsed files between
+    builds: both for ``helpcenter preview`` (helpcenter.engine.preview)."""
     index_dir = Path(settings.index_dir)
     (index_dir / BUILDS).mkdir(parents=True, exist_ok=True)
     timer = _Timer()
@@ -177,14 +185,14 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         with timer.stage("load"):
             tags = Locales.parse(settings.locales).tags
             collection: Collection = load_articles(settings.articles_dir, tags,
-                                                   int(settings.max_image_mb * 1024 * 1024))
+                                                   int(settings.max_image_mb * 1024 * 1024), cache)
         if collection.errors:
             raise BuildError(
                 f"{len(collection.errors)} error(s) in {settings.articles_dir}; nothing was published "
                 "(run `helpcenter check` for details)",
                 collection.errors,
             )
-        published = [a for a in collection.articles.values() if not a.draft]
+        published = [a for a in collection.articles.values() if drafts or not a.draft]
         if not published:
             raise BuildError(f"no published articles in {settings.articles_dir}; nothing was published")
         published.sort(key=lambda a: (collection.categories[a.category].order, a.category, a.order, a.id))
@@ -194,7 +202,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             translated = collection.translations
             passages: list[Passage] = [
                 p for a in published
-                for version in (a, *(t for t in translated.get(a.id, {}).values() if not t.draft))
+                for version in (a, *(t for t in translated.get(a.id, {}).values() if drafts or not t.draft))
                 for p in article_passages(version) if questions or p.kind != "question"]
             passages += learned_passages(learned or (), {a.id for a in published}, passages)
             demoted_entries = demotion.normalised_entries(demoted or (), {a.id for a in published})
@@ -226,9 +234,11 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                     "id": a.id, "category": a.category, "title": a.title, "summary": a.summary,
                     "questions": a.questions, "tags": a.tags, "order": a.order, "updated": a.updated,
                     "html": html, "toc": toc, "path": a.path, "source": source,
-                    "locales": article_versions(a, translated.get(a.id, {}), tags, collection.glossaries, html,
+                    "locales": article_versions(a, _own(translated.get(a.id, {}), drafts), tags, collection.glossaries, html,
                                                 old.get("locales", {}), RENDER_VERSION, images_of),
                 }
+                if a.draft:  # only in a preview (drafts=True): the page says 草稿
+                    articles_json[a.id]["draft"] = True
             for a_json in articles_json.values():
                 a_json["hash"] = _article_hash(a_json)
             in_category: dict[str, list[str]] = {}

@@ -250,9 +250,33 @@ def _link_problems(art: Article, root: Path, articles: dict[str, Article], categ
     return out
 
 
+# path -> ((mtime_ns, size), the article, its own problems)
+ParseCache = dict[str, tuple[tuple[int, int], "Article | None", list[Problem]]]
+
+
+def _parse_cached(path: Path, root: Path, cache: ParseCache | None) -> tuple[Article | None, list[Problem]]:
+    if cache is None:
+        return parse_article(path, root)
+    try:
+        st = path.stat()
+    except OSError:
+        return parse_article(path, root)
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = cache.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        return hit[1], hit[2]
+    article, found = parse_article(path, root)
+    cache[str(path)] = (stamp, article, found)
+    return article, found
+
+
 def load_articles(root: str | Path, locales: tuple[str, ...] | None = None,
-                  max_image_bytes: int = 2 * 1024 * 1024) -> Collection:
+                  max_image_bytes: int = 2 * 1024 * 1024, cache: ParseCache | None = None) -> Collection:
     """Read every category, article and translation under ``root`` and cross-check them.
+
+    ``cache``: kept by a long-lived caller (``helpcenter preview``) so a file that did not
+    change since the last call (same mtime and size) is not read and parsed again; the
+    cross-article checks always run on the whole set.
 
     Problems come in file order (by path, then line), the order a writer fixes them in.
     ``locales``: the site's locales, so a translation into one it does not serve is reported.
@@ -281,7 +305,7 @@ def load_articles(root: str | Path, locales: tuple[str, ...] | None = None,
             if any(sub.rglob("*.md")):
                 problems.append(problem(_rel(sub, root), 1, "nested_folder"))
         for path in files:
-            article, art_problems = parse_article(path, root)
+            article, art_problems = _parse_cached(path, root, cache)
             problems.extend(art_problems)
             if article is None:
                 if not LOCALE_SUFFIX_RE.match(path.stem):
