@@ -59,12 +59,12 @@ def test_drafts_are_built_and_marked_but_never_in_a_real_build(preview, built) -
 
 
 def test_a_save_is_searchable_after_the_rebuild_and_only_the_file_is_parsed_again(preview) -> None:
-    before = dict(preview.cache)
+    before = dict(preview.cache.files)
     article = Path(preview.settings.articles_dir) / "account/forgot-password.md"
     edit(article, "设置新密码。", "设置新密码。新密码需要包含字母和数字，长度至少八位。")
     state = preview.rebuild([str(article)])
     assert state.version == 2 and not state.error and state.changed == ["articles/account/forgot-password.md"]
-    reparsed = [p for p, entry in preview.cache.items() if before.get(p) is not entry]
+    reparsed = [p for p, entry in preview.cache.files.items() if before.get(p) is not entry]
     assert reparsed == [str(article)]
     top = Searcher(preview.settings, HashEmbedder(256)).search("密码长度至少八位", 3).results[0]
     assert top.id == "account/forgot-password"

@@ -82,6 +82,37 @@ class BuildReport:
     up_to_date: bool = False  # nothing changed: the live build was kept, nothing published
 
 
+@dataclass
+class BuildCache:
+    """What a long-lived builder (``helpcenter preview``) keeps between builds: parsed files
+    (re-read when their mtime or size changes), each article's passages (made again when its
+    file was parsed again) and normalised passage text (by passage key: key = text)."""
+
+    files: ParseCache = field(default_factory=dict)
+    passages: dict[str, tuple[Article, list[Passage]]] = field(default_factory=dict)
+    normalised: dict[str, str] = field(default_factory=dict)
+    live: LoadedIndex | None = None  # the build it published last, as verified: not read back from disk
+
+    def passages_of(self, article: Article) -> list[Passage]:
+        hit = self.passages.get(article.path)
+        if hit is None or hit[0] is not article:
+            hit = self.passages[article.path] = (article, article_passages(article))
+        return hit[1]
+
+
+def _related_again(vectors: np.ndarray, owners: list[str], ids: list[str], articles_json: dict[str, Any],
+                   live: LoadedIndex) -> dict[str, list[str]]:
+    """Related articles for a preview: the live build's lists where the article did not change,
+    worked out again for those that did (comparing all 10,000 takes seconds; a save changes one)."""
+    kept = {a: live.articles[a].get("related", []) for a in ids
+            if a in live.articles and live.articles[a].get("hash") == articles_json[a]["hash"]
+            and all(r in articles_json for r in live.articles[a].get("related", []))}
+    if len(kept) == len(ids):
+        return kept
+    again = _related(vectors, owners, ids, only={a for a in ids if a not in kept})
+    return {**kept, **again}
+
+
 def _own(translations: dict[str, Article], drafts: bool) -> dict[str, Article]:
     """A preview shows draft translations as well (their source page says 草稿 when it is one)."""
     return {t: replace(a, draft=False) for t, a in translations.items()} if drafts else translations
@@ -132,8 +163,9 @@ def _previous_vectors(live: LoadedIndex | None, index_dir: Path, model: str) -> 
     return {p["key"]: vectors[i] for i, p in enumerate(passages)}
 
 
-def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str, list[str]]:
-    """Nearest articles by the mean of their passage vectors."""
+def _related(vectors: np.ndarray, owners: list[str], ids: list[str],
+             only: set[str] | None = None) -> dict[str, list[str]]:
+    """Nearest articles by the mean of their passage vectors (for ``only`` those, if given)."""
     if not ids:
         return {}
     pos = {a: i for i, a in enumerate(ids)}
@@ -147,13 +179,15 @@ def _related(vectors: np.ndarray, owners: list[str], ids: list[str]) -> dict[str
     if k < 1:
         return {a: [] for a in ids}
     # In blocks, with a partial sort: the full n x n ranking took seconds at 10k articles.
-    for start in range(0, len(ids), 1024):
-        sims = centroids[start : start + 1024] @ centroids.T
-        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
+    rows = np.arange(len(ids)) if only is None else np.array(sorted(pos[a] for a in only), dtype=np.int64)
+    for start in range(0, len(rows), 1024):
+        block = rows[start : start + 1024]
+        sims = centroids[block] @ centroids.T
+        sims[np.arange(len(block)), block] = -np.inf
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         for r, cols in enumerate(top):
             best = cols[np.argsort(-sims[r, cols])]
-            out[ids[start + r]] = [ids[j] for j in best]
+            out[ids[block[r]]] = [ids[j] for j in best]
     return out
 
 
@@ -161,7 +195,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 log: Callable[[str], None] = lambda _m: None, progress: bool = False,
                 learned: Sequence[tuple[str, str]] | None = None,
                 demoted: Sequence[tuple[str, str, float]] | None = None, questions: bool = True,
-                drafts: bool = False, cache: ParseCache | None = None) -> BuildReport:
+                drafts: bool = False, cache: BuildCache | None = None) -> BuildReport:
     """Build and publish the index. ``learned``: (article id, query) pairs that visitors and
     agents taught (helpcenter.insights.learning, read by the caller: the engine never touches
     the database); each becomes a passage of its article, so paraphrases find it too.
@@ -185,7 +219,8 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
         with timer.stage("load"):
             tags = Locales.parse(settings.locales).tags
             collection: Collection = load_articles(settings.articles_dir, tags,
-                                                   int(settings.max_image_mb * 1024 * 1024), cache)
+                                                   int(settings.max_image_mb * 1024 * 1024),
+                                                   cache.files if cache else None)
         if collection.errors:
             raise BuildError(
                 f"{len(collection.errors)} error(s) in {settings.articles_dir}; nothing was published "
@@ -203,11 +238,13 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             passages: list[Passage] = [
                 p for a in published
                 for version in (a, *(t for t in translated.get(a.id, {}).values() if drafts or not t.draft))
-                for p in article_passages(version) if questions or p.kind != "question"]
+                for p in (cache.passages_of(version) if cache else article_passages(version))
+                if questions or p.kind != "question"]
             passages += learned_passages(learned or (), {a.id for a in published}, passages)
             demoted_entries = demotion.normalised_entries(demoted or (), {a.id for a in published})
 
-        live = _load_live(index_dir)
+        live = cache.live if cache and cache.live and cache.live.path == current_target(index_dir) else None
+        live = live or _load_live(index_dir)
         with timer.stage("render"):
             # Unchanged bodies keep the HTML the live build rendered for them.
             old_articles = live.articles if live is not None else {}
@@ -274,7 +311,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             made_with = keyword_fingerprints(dict_fp)
             earlier = previous_counts(live, made_with)
             previous_rows = {p["key"]: i for i, p in enumerate(live.passages)} if live else {}
-            normalised: dict[str, str] = {}
+            normalised: dict[str, str] = cache.normalised if cache else {}
             jieba: list[Any] = []  # its dictionary takes a second to load: only if a passage needs it
 
             def norm(p: Passage) -> str:
@@ -337,7 +374,11 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 raise BuildError("the embedding model returned non-finite vectors; nothing was published")
 
         with timer.stage("write"):
-            related = _related(vectors, [p.article_id for p in passages], [a.id for a in published])
+            owners = [p.article_id for p in passages]
+            if cache is not None and live is not None:  # a preview: only what changed is compared again
+                related = _related_again(vectors, owners, [a.id for a in published], articles_json, live)
+            else:
+                related = _related(vectors, owners, [a.id for a in published])
             for a_id, rel in related.items():
                 articles_json[a_id]["related"] = rel
             old_hashes: dict[str, str] = live.manifest.get("articles", {}) if live else {}
@@ -388,14 +429,17 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             copy_assets(sorted(published_images.values(), key=lambda i: i.name), tmp)
 
         with timer.stage("verify"):
-            load_build(tmp)  # the build must load cleanly before anyone can see it
+            verified = load_build(tmp)  # the build must load cleanly before anyone can see it
             final = index_dir / BUILDS / build_id
             os.rename(tmp, final)
+            verified.path = final.resolve()
             tmp = None
 
         with timer.stage("publish"):
             publish(index_dir, final)
             prune_builds(index_dir, settings.keep_builds)
+            if cache is not None:
+                cache.live = verified
 
         return BuildReport(
             build_id=build_id, path=final, articles=len(published), passages=len(passages),

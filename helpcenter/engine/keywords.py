@@ -38,8 +38,7 @@ def pinyin_vocab(passages: list[Passage], words: BM25, tokenizer: Any,
     counts = {term: int(df[col]) for term, col in words.vocab.items()}
     phrases: dict[str, int] = {}
     for p in passages:
-        seq = tokenizer.words(norm(p) if p.kind != "section" else normalise(p.text.split("\n", 1)[0]),
-                              normalised=True)
+        seq = tokenizer.words_of_passage(norm(p) if p.kind != "section" else normalise(p.text.split("\n", 1)[0]))
         for a, b in zip(seq, seq[1:]):
             if len(a) + len(b) <= pinyin.MAX_SYLLABLES_PER_WORD:
                 phrases[a + b] = phrases.get(a + b, 0) + 1

@@ -103,7 +103,13 @@ def is_pinyin(text: str) -> bool:
 
 def reading(word: str) -> list[str]:
     """Toneless syllables of a Chinese word, read as a phrase (polyphones by context)."""
-    return [s for s in lazy_pinyin(word, errors="ignore") if s.isascii() and s.isalpha()]
+    return list(_reading(word))
+
+
+@lru_cache(maxsize=1 << 18)
+def _reading(word: str) -> tuple[str, ...]:
+    # Remembered: every build reads the whole vocabulary again (a preview rebuilds on each save).
+    return tuple(s for s in lazy_pinyin(word, errors="ignore") if s.isascii() and s.isalpha())
 
 
 def terms(syllable_seq: Sequence[str], unigrams: bool = True) -> list[str]:

@@ -14,11 +14,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..config import Settings
-from .build import BuildError, build_index
-from .content import ParseCache, Problem
+from .build import BuildCache, BuildError, build_index
+from .content import Problem
 from .embed import Embedder, embedder_for
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,12 @@ class Preview:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or embedder_for(settings)
-        self.cache: ParseCache = {}
+        self.cache = BuildCache()
         self.state = PreviewState()
         self._changed = threading.Condition()
         self._build_lock = threading.Lock()
+        # Told each new build before any page is reloaded: a searcher adopts it (no re-read).
+        self.on_built: list[Callable[[Any], None]] = []
 
     def rebuild(self, changed: Iterable[str] = ()) -> PreviewState:
         t0 = time.perf_counter()
@@ -54,6 +56,9 @@ class Preview:
             try:
                 report = build_index(self.settings, self.embedder, drafts=True, cache=self.cache)
                 problems, error = list(report.warnings), ""
+                if self.cache.live is not None:
+                    for tell in self.on_built:
+                        tell(self.cache.live)
             except BuildError as exc:
                 problems, error = list(exc.problems), str(exc)
                 log.warning("preview: %s", exc)

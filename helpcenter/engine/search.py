@@ -112,6 +112,14 @@ class IndexHandle:
                 raise IndexError_(self.last_error or f"index {target} cannot be loaded")
             return self._index
 
+    def adopt(self, loaded: LoadedIndex) -> None:
+        """Serve a build this process has just built and verified (a preview), without reading it
+        back from disk; ignored unless it is the published one."""
+        if loaded.path == current_target(self.index_dir):
+            self._check_model(loaded)
+            with self._lock:
+                self._index, self._target, self._failed, self.last_error = loaded, loaded.path, None, None
+
 
 class Searcher:
     def __init__(self, settings: Settings, embedder: Embedder | None = None,

@@ -98,6 +98,9 @@ def get_tokenizer(user_dict: str | Path | None) -> "Tokenizer":
     return _shared_tokenizer(str(user_dict or ""), dictionary_fingerprint(user_dict))
 
 
+PASSAGE_WORDS_KEPT = 400_000  # about four passages each of 100,000 articles
+
+
 class Tokenizer:
     """jieba search-mode tokens over normalised text, with a user dictionary."""
 
@@ -105,6 +108,7 @@ class Tokenizer:
         jieba.setLogLevel(logging.WARNING)
         self._jieba = jieba.Tokenizer()
         self._jieba.initialize()
+        self._passage_words: dict[str, list[str]] = {}
         self.user_dict = Path(user_dict) if user_dict else None
         if self.user_dict and self.user_dict.is_file():
             self._jieba.load_userdict(str(self.user_dict))
@@ -124,6 +128,16 @@ class Tokenizer:
         if not normalised:
             text = normalise(text)
         return [t for t in self._jieba.cut(text, HMM=False) if _WORD_RE.search(t)]
+
+    def words_of_passage(self, text: str) -> list[str]:
+        """:meth:`words` of normalised passage text, remembered: each build cuts every title and
+        question again for pinyin phrases, and a preview builds on every save."""
+        hit = self._passage_words.get(text)
+        if hit is None:
+            if len(self._passage_words) > PASSAGE_WORDS_KEPT:
+                self._passage_words.clear()
+            hit = self._passage_words[text] = self.words(text, normalised=True)
+        return hit
 
     def tokens(self, text: str, normalised: bool = False) -> list[str]:
         """Keyword tokens: search-mode jieba cut; punctuation, spaces and stop words dropped."""

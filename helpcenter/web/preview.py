@@ -18,6 +18,7 @@ WAIT_SECONDS = 20.0  # one long poll; the page asks again at once
 
 def init_preview(app: Flask, preview: Preview) -> None:
     app.extensions["hc_preview"] = preview
+    preview.on_built.append(app.extensions["hc_searcher"].handle.adopt)
     app.register_blueprint(bp)
 
 
