@@ -30,3 +30,25 @@ def test_the_build_backend_supports_spdx_licenses():
     (req,) = [Requirement(r) for r in meta["build-system"]["requires"] if r.startswith("setuptools")]
     assert not req.specifier.contains("76.9"), "SPDX license strings need setuptools>=77"
     assert req.specifier.contains(version("setuptools"))  # the test above used an allowed version
+
+
+def test_the_pre_commit_hooks_run_the_check_and_block_a_broken_article(tiny_articles, monkeypatch):
+    """The hook definitions an articles repository uses run our real commands: a broken
+    article fails the commit hook; the articles as shipped in the fixture pass it."""
+    import shlex
+
+    import yaml
+    from click.testing import CliRunner
+
+    from helpcenter.cli import main
+
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text("utf-8"))}
+    assert set(hooks) == {"helpcenter-check", "helpcenter-check-search"}
+    monkeypatch.chdir(tiny_articles.parent)  # the articles repository's root: the hooks name no folder
+    argv = shlex.split(hooks["helpcenter-check"]["entry"])
+    assert argv[0] == "helpcenter" and hooks["helpcenter-check"]["files"] == "^articles/"
+    ok = CliRunner().invoke(main, argv[1:])
+    assert ok.exit_code == 0, ok.output
+    (tiny_articles / "account" / "forgot-password.md").write_text("---\ntitle: [\n---\n正文\n", "utf-8")
+    broken = CliRunner().invoke(main, argv[1:])
+    assert broken.exit_code == 1 and "forgot-password.md:2" in broken.output
