@@ -9,6 +9,7 @@ that every one is documented in the README.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -21,6 +22,35 @@ MAX_QUERY_CHARS = 900
 
 class ConfigError(ValueError):
     """A setting has a bad value; the message names the setting and its source."""
+
+
+BRAND_COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+# The logo types browsers show as images and never run: SVG is refused (opened on its own it
+# runs script on the site's origin). Checked by content, not only by name.
+LOGO_TYPES = {".png": b"\x89PNG\r\n\x1a\n", ".jpg": b"\xff\xd8\xff", ".jpeg": b"\xff\xd8\xff", ".webp": b"RIFF"}
+MAX_LOGO_BYTES = 1024 * 1024
+
+
+def logo_problem(path: str) -> None:
+    """Refuse a brand_logo the site should not serve, saying why (raises ConfigError)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".svg", ".svgz"):
+        raise ConfigError(f"brand_logo: SVG is not accepted (it can run script on the site); export {path} "
+                          "as PNG or WebP")
+    if suffix not in LOGO_TYPES:
+        raise ConfigError(f"brand_logo: {path} must be a .png, .jpg, .jpeg or .webp file")
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError as exc:
+        raise ConfigError(f"brand_logo: cannot read {path}: {exc.strerror or exc}") from None
+    if size > MAX_LOGO_BYTES:
+        raise ConfigError(f"brand_logo: {path} is {size // 1024} KB; a header logo should be at most 1 MB")
+    magic = LOGO_TYPES[suffix]
+    if not head.startswith(magic) or (suffix == ".webp" and head[8:12] != b"WEBP"):
+        raise ConfigError(f"brand_logo: {path} is not a {suffix[1:].upper()} image (its content does not match "
+                          "its name)")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -83,6 +113,12 @@ class Settings:
         "wrote slug.zh-Hant.md; other locales show their slug.<locale>.md, or the default article marked as "
         "untranslated.")
     site_name: str = _setting("帮助中心", "Site name shown in the header and e-mails.")
+    brand_color: str = _setting(
+        "#0b57d0", "Brand colour, `#rgb` or `#rrggbb`: the header, buttons and links. A colour too light for "
+        "white text (WCAG AA, 4.5:1) is darkened until it is readable.")
+    brand_logo: str = _setting(
+        "", "Logo shown before the site name in the header: a PNG, JPEG or WebP file (not SVG, which can carry "
+        "script), served under a content-hashed URL and cached for a year; empty: the name alone.")
     instance_dir: str = _setting("instance", "Folder for the SQLite database, uploads and the generated secret key.")
     database_url: str = _setting("", "SQLAlchemy database URL (default: SQLite file in the instance folder).")
     auto_migrate: int = _setting(
@@ -185,6 +221,10 @@ class Settings:
             Locales.parse(self.locales)
         except ValueError as exc:
             raise ConfigError(f"locales: {exc}") from None
+        if not BRAND_COLOR_RE.match(self.brand_color):
+            raise ConfigError(f"brand_color: must be a colour like #0b57d0 or #05d, got {self.brand_color!r}")
+        if self.brand_logo:
+            logo_problem(self.brand_logo)
         if self.embed_threads < 0:
             raise ConfigError(f"embed_threads must be 0 (automatic) or more, not {self.embed_threads}")
         for name in ("embed_batch_size", "keep_builds", "rrf_k", "candidates", "max_query_chars",

@@ -124,3 +124,33 @@ def test_head_on_a_search_result_link_redirects_without_recording_a_click(app, c
     assert clicks() == []  # a link checker or preview fetch is not a reader choosing a result
     client.get(link)
     assert len(clicks()) == 1
+
+
+def test_home_offers_popular_questions_as_chips_that_run_the_search(app, client):
+    for _ in range(3):
+        client.get("/articles/orders/track-order")  # the most read article comes first
+    html = client.get("/").text
+    chips = re.findall(r'<a class="chip" href="([^"]+)"[^>]*>([^<]+)</a>', html)
+    assert chips[0] == ("/search?q=%E7%89%A9%E6%B5%81%E4%B8%80%E7%9B%B4%E4%B8%8D%E6%9B%B4%E6%96%B0", "物流一直不更新")
+    assert "密码想不起来了" in [text for _, text in chips]
+    found = client.get(chips[0][0]).text  # the chip's search runs and finds its article
+    assert re.search(r'class="result-title" href="/articles/orders/track-order[^"]*">订单无法追踪怎么办<', found)
+
+
+def test_category_icons_show_on_home_cards_and_the_category_page(make_app, built):
+    from pathlib import Path
+
+    from helpcenter.engine.build import build_index
+
+    path = Path(built.articles_dir) / "orders" / "_category.yml"
+    path.write_text(path.read_text("utf-8") + "icon: delivery\n", "utf-8")
+    build_index(built)
+    client = make_app().test_client()
+    assert client.get("/api/categories").status_code == 200
+    home = client.get("/").text
+    card = re.search(r'<a href="/categories/orders">(.*?)</a></li>', home, re.S).group(1)
+    assert '<span class="card-icon"><svg class="icon"' in card and 'aria-hidden="true"' in card
+    assert "card-icon" not in re.search(r'<a href="/categories/account">(.*?)</a></li>', home, re.S).group(1)
+    page = client.get("/categories/orders").text
+    assert re.search(r'<h1 class="with-icon"><span class="title-icon"><svg class="icon"[^>]*>.*</svg></span>订单与物流</h1>',
+                     page)

@@ -33,3 +33,26 @@ def test_every_setting_is_documented_in_readme():
     documented = set(re.findall(r"`HELPCENTER_([A-Z_]+)`", readme))
     missing = {name for name in setting_help() if name.upper() not in documented}
     assert not missing, f"settings missing from README: {sorted(missing)}"
+
+
+def test_brand_colour_and_logo_are_validated(tmp_path):
+    assert load_settings(env={"HELPCENTER_BRAND_COLOR": "#05d"}).brand_color == "#05d"
+    for bad in ("red", "#12345", "0b57d0", "#gg0000"):
+        with pytest.raises(ConfigError, match="brand_color"):
+            load_settings(env={"HELPCENTER_BRAND_COLOR": bad})
+    svg = tmp_path / "logo.svg"
+    svg.write_text("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "utf-8")
+    with pytest.raises(ConfigError, match="brand_logo: SVG is not accepted"):
+        load_settings(env={"HELPCENTER_BRAND_LOGO": str(svg)})
+    disguised = tmp_path / "logo.png"
+    disguised.write_bytes(svg.read_bytes())  # an SVG renamed .png
+    with pytest.raises(ConfigError, match="is not a PNG image"):
+        load_settings(env={"HELPCENTER_BRAND_LOGO": str(disguised)})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(env={"HELPCENTER_BRAND_LOGO": str(tmp_path / "missing.png")})
+    with pytest.raises(ConfigError, match=r"\.png, \.jpg, \.jpeg or \.webp"):
+        load_settings(env={"HELPCENTER_BRAND_LOGO": str(tmp_path / "logo.gif")})
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "real.webp", "WEBP")
+    assert load_settings(env={"HELPCENTER_BRAND_LOGO": str(tmp_path / "real.webp")}).brand_logo.endswith("real.webp")

@@ -226,3 +226,24 @@ def test_category_whose_only_article_is_broken_gets_no_extra_warning(tiny_articl
         (tiny_articles / "account" / "forgot-password.md").read_text("utf-8").replace("../contact/email.md", "stolen-account.md"),
         "utf-8")
     assert [p.split(": ")[0] for p in problems_of(tiny_articles)] == ["articles/contact/email.md:1"]
+
+
+def test_category_icon_is_checked_against_the_built_in_set(tiny_articles):
+    write_tree(tiny_articles, {
+        "account/_category.yml": "name: 账号\ndescription: 登录\nicon: account\n",
+        "orders/_category.yml": "name: 订单\norder: 2\nicon: rocket\n",
+        "contact/_category.yml": "name: 联系\nicon: [phone]\n",
+    })
+    c = load_articles(tiny_articles)
+    assert c.categories["account"].icon == "account"
+    found = sorted((p.path, p.line, p.field, p.severity, p.code) for p in c.problems)
+    assert found == [("articles/contact/_category.yml", 2, "icon", "error", "not_text"),
+                     ("articles/orders/_category.yml", 3, "icon", "error", "unknown_icon")]
+    out = CliRunner().invoke(main, ["check", str(tiny_articles), "--lang", "en"])
+    assert "articles/orders/_category.yml:3: error: [icon] no icon is named 'rocket' (available: account," in out.output
+
+
+def test_every_shipped_category_names_an_icon():
+    shipped = load_articles(Path(__file__).resolve().parents[1] / "articles")
+    assert shipped.errors == []
+    assert all(cat.icon for cat in shipped.categories.values())

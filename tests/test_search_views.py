@@ -117,3 +117,22 @@ def test_head_on_a_search_answers_like_get_without_counting(make_app):
     assert logged() == 1
     with reader.session_transaction() as sess:
         assert sess["q"] == "密码" and sess["vid"]
+
+
+def test_a_confident_search_shows_the_best_answer_with_its_passage_and_a_count(client):
+    html = client.get("/search", query_string={"q": "密码想不起来了"}).text
+    card = re.search(r'<section class="best-answer".*?</section>', html, re.S)
+    assert card, html
+    assert "最佳答案" in card.group(0) and "忘记密码怎么重置" in card.group(0)
+    assert "<mark>密码</mark>" in card.group(0)  # the answering passage, matched words marked
+    link = re.search(r'class="best-more" href="([^"]+)"', card.group(0)).group(1)
+    assert link.startswith("/articles/account/forgot-password?from=") and link.endswith("#自己动手重置")
+    n = len(re.findall(r'class="result-title"', html))
+    assert f"找到 {n} 篇相关文章" in html
+    assert "Articles found: " in client.get("/en/search", query_string={"q": "密码想不起来了"}).text
+
+
+def test_without_confidence_there_is_no_best_answer_only_guesses(client):
+    html = client.get("/search", query_string={"q": "你们公司在哪里招聘"}).text
+    assert "没有找到确切答案" in html and 'class="best-answer"' not in html
+    assert re.search(r"找到 \d+ 篇相关文章", html)

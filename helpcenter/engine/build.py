@@ -284,6 +284,7 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             categories_json = {
                 c.id: {"id": c.id, "name": c.name, "description": c.description, "order": c.order,
                        "articles": in_category[c.id],
+                       "icon": c.icon,
                        "locales": category_versions(c.name, c.description, c.locales, tags, collection.glossaries)}
                 for c in sorted(collection.categories.values(), key=lambda c: (c.order, c.id))
                 if c.id in in_category

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..icons import ICONS
 from .assets import IMAGE_TYPES, image_problems, is_local_image
 from .frontmatter import REPORTED, read_fields, shown, split_front_matter
 from .links import body_links, classify, heading_ids, resolve_link
@@ -31,7 +32,7 @@ ARTICLE_FIELDS = {"title", "summary", "questions", "tags", "order", "draft", "up
 # A translation (slug.<locale>.md) also records which version of its source it translates.
 TRANSLATION_FIELDS = ARTICLE_FIELDS | {"source"}
 LOCALE_SUFFIX_RE = re.compile(r"^(?P<slug>.+)\.(?P<locale>[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-[A-Z]{2})?)$")
-CATEGORY_FIELDS = {"name", "description", "order"}
+CATEGORY_FIELDS = {"name", "description", "order", "icon"}
 CATEGORY_FILE = "_category.yml"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -201,6 +202,12 @@ def parse_category(folder: Path, root: Path) -> tuple[Category, list[Problem]]:
         problems.append(problem(rel, lines.get("order", 1), "not_int", "order", value=shown(order)))
     elif order is not REPORTED:
         cat.order = order
+    icon = meta.get("icon")
+    if isinstance(icon, str) and icon.strip() in ICONS:
+        cat.icon = icon.strip()
+    elif icon is not None and icon is not REPORTED:
+        code = "unknown_icon" if isinstance(icon, str) else "not_text"
+        problems.append(problem(rel, lines["icon"], code, "icon", value=shown(icon), known=", ".join(sorted(ICONS))))
     return cat, problems
 
 

@@ -18,6 +18,7 @@ class Category:
     description: str = ""
     order: int = 0
     locales: dict[str, dict[str, str]] = field(default_factory=dict)  # _category.en.yml: name, description
+    icon: str = ""  # a name from helpcenter.icons
 
 
 @dataclass

@@ -59,6 +59,7 @@ MESSAGES: dict[str, Message] = {
     "not_date": M("error", "必须是 YYYY-MM-DD 格式的日期，现在是 {value!r}", "must be a date YYYY-MM-DD, got {value!r}"),
     "impossible_date": M("error", "日期 {value} 不存在（请检查月份和日期）",
                          "{value} is not a real date (check the month and day)"),
+    "unknown_icon": M("error", "没有叫 {value!r} 的图标（可用：{known}）", "no icon is named {value!r} (available: {known})"),
     "bad_number": M("error", "{value!r} 不是有效的数字", "{value!r} is not a valid number"),
     "empty_body": M("error", "文章没有正文", "article has no body text"),
     # Files and folders

@@ -34,16 +34,20 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
 
+SHARED_URLS = {"static": "/static/", "brand.css": "/brand/", "brand.logo": "/brand/"}
+
+
 class HelpCenterApp(Flask):
     def url_for(self, endpoint: str, **values: Any) -> str:  # type: ignore[override]
-        """Static files keep one URL in every locale, so a browser caches them once."""
+        """Static files (and the brand's) keep one URL in every locale, so a browser caches them once."""
         url = super().url_for(endpoint, **values)
-        if endpoint == "static" and request:
+        folder = SHARED_URLS.get(endpoint)
+        if folder and request:
             from .i18n import ENVIRON_KEY, ROOT_KEY
 
             if request.environ.get(ENVIRON_KEY):
                 inner = request.environ.get("SCRIPT_NAME", "")
-                url = url.replace(inner + "/static/", request.environ.get(ROOT_KEY, "") + "/static/", 1)
+                url = url.replace(inner + folder, request.environ.get(ROOT_KEY, "") + folder, 1)
         return url
 
 
@@ -148,6 +152,9 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
     app.register_blueprint(assets.bp)  # /assets/<hash>.png: article images, cached for a year
     app.register_blueprint(seo.bp)  # /sitemap.xml, /robots.txt
+    from .brand import init_brand
+
+    init_brand(app, settings.brand_color, settings.brand_logo)  # /brand/<hash>.css and the logo, cached a year
     from .tracking import client_visit
 
     app.before_request(client_visit)  # an API client's own visit id (X-Visit-Id), checked up front

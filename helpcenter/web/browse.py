@@ -28,8 +28,22 @@ def home():  # type: ignore[no-untyped-def]
             break
         if cat["articles"] and cat["articles"][0] not in popular_ids:
             popular_ids.append(cat["articles"][0])
+    popular = [localized_article(idx.articles[a]) for a in popular_ids]
     return render_template("home.html", categories=[localized_category(c) for c in idx.categories.values()],
-                           popular=[localized_article(idx.articles[a]) for a in popular_ids])
+                           popular=popular, chips=question_chips(popular))
+
+
+def question_chips(articles: list[dict], limit: int = 5) -> list[dict[str, str]]:
+    """Under the big search box: how people ask for the most read articles (each one's first
+    question, in the reader's locale when the article has it), one tap runs that search."""
+    chips: list[dict[str, str]] = []
+    for a in articles:
+        asked = (a.get("questions") or [a["title"]])[0]
+        if asked not in (c["text"] for c in chips):
+            chips.append({"text": asked, "lang": a["shown_locale"] if a.get("untranslated") else ""})
+        if len(chips) >= limit:
+            break
+    return chips
 
 
 @bp.get("/categories/<cat_id>")
