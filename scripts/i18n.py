@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
@@ -25,7 +26,7 @@ from helpcenter.engine.translations import Converter  # noqa: E402
 from helpcenter.locales import CONVERTIBLE, TRANSLATIONS, gettext_name  # noqa: E402
 
 HAND = ("en",)  # locales whose catalogs people translate
-KEYWORDS = ["_", "_l", "gettext", "lazy_gettext", "ngettext"]
+KEYWORDS = ["_", "_l", "gettext", "lazy_gettext", "ngettext:1,2"]  # ngettext: singular and plural ids
 
 
 def extract() -> Catalog:
@@ -63,11 +64,15 @@ def catalogs(template: Catalog) -> dict[str, Catalog]:
         for msg in template:
             if not msg.id:
                 continue
+            plural = isinstance(msg.id, (list, tuple))
             if convert is not None:
-                text = convert(msg.id)
+                text: Any = tuple(convert(form) for form in msg.id)[:cat.num_plurals] if plural else convert(msg.id)
             else:
-                prev = old.get(msg.id)
+                prev = old.get(msg.id[0] if plural else msg.id)
                 text = prev.string if prev is not None and not prev.fuzzy else ""
+                if plural:  # one form per plural of the locale (English: one, other)
+                    forms = list(text) if isinstance(text, (list, tuple)) else [text] * cat.num_plurals
+                    text = tuple((forms + [""] * cat.num_plurals)[:cat.num_plurals])
             cat.add(msg.id, text)
         out[tag] = cat
     return out
@@ -97,7 +102,7 @@ def main() -> int:
                 if not args.check:
                     folder.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(data)
-        empty = [m.id for m in cat if m.id and not m.string]
+        empty = [m.id for m in cat if m.id and (not m.string or (m.pluralizable and not all(m.string)))]
         if empty:
             missing[tag] = empty
     print(f"{len(template)} UI strings; " + ", ".join(

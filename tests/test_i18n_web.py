@@ -129,3 +129,9 @@ def test_every_ui_string_has_its_translation() -> None:
     root = Path(__file__).resolve().parent.parent
     r = subprocess.run([sys.executable, str(root / "scripts" / "i18n.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_counts_read_as_english_in_english(client) -> None:
+    """ngettext strings have their English plural forms: 2 articles, not 2 篇文章."""
+    home = client.get("/en/").get_data(as_text=True)
+    assert "2 articles" in home and "篇文章" not in home
