@@ -207,3 +207,24 @@ def test_a_result_opens_its_section_highlighted(browser, live):
     assert page.evaluate(background, other.element_handle()) == plain
     assert page.evaluate("el => el.getBoundingClientRect().top", target.element_handle()) < 844  # scrolled to it
     page.close()
+
+
+def test_the_switcher_keeps_the_article_in_every_locale_and_is_remembered(browser, live):
+    """A reader on an article clicks each language in the footer: same article, translated or converted."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(live["base"] + "/articles/account/forgot-password#自己动手重置")
+    page.click(".locales a[hreflang=zh-Hant]")
+    page.wait_for_url(re.compile(r"/zh-hant/articles/account/forgot-password"))
+    assert page.inner_text("h1") == "忘記密碼怎麼重置"  # converted by OpenCC (密码→密碼), no translator
+    page.click(".locales a[hreflang=en]")
+    page.wait_for_url(re.compile(r"/en/articles/account/forgot-password"))
+    assert page.inner_text("h1") == "How to reset a forgotten password"  # the hand-written translation
+    # A later visit to an unprefixed page follows the remembered choice, not the browser's zh-CN.
+    page.goto(live["base"] + "/categories/account")
+    assert page.url.endswith("/en/categories/account")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.click(".locales a[hreflang=zh-Hans]")
+    page.wait_for_url(re.compile(r"/categories/account$"))
+    assert page.inner_text("h1") == "账号与安全"
+    context.close()
