@@ -171,6 +171,20 @@ class Settings:
     https: int = _setting(
         0, "1: the site is only served over HTTPS: cookies are `Secure` and every response carries HSTS. 0: the "
         "same for each request that arrived over HTTPS (directly, or per X-Forwarded-Proto from a trusted proxy).")
+    # --- the assistant (POST /api/assist, the widget, WeChat, LINE) ---
+    assist_max_message_chars: int = _setting(
+        500, "Longest message the assistant takes; a longer one is refused with a clear error (nothing is cut).")
+    assist_max_turns: int = _setting(
+        50, "Turns after which a conversation ends; the next message starts a new one (the client gets its id).")
+    assist_max_age_hours: float = _setting(
+        24.0, "Hours after its first message after which a conversation ends the same way.")
+    assist_transcript_entries: int = _setting(
+        200, "Messages kept in a conversation's transcript (and in a request handed over from it); older drop off.")
+    assist_clarify_margin: float = _setting(
+        0.02, "When not confident, articles whose fused score is within this of the first are offered as "
+        "\"您想问的是：A / B / 都不是\" instead of a list of guesses.")
+    assist_clarify_floor: float = _setting(
+        0.85, "The first article's best cosine under which near-tied articles are not worth asking about.")
     # --- analytics and privacy ---
     report_cluster_threshold: float = _setting(
         0.89, "Cosine similarity at which unanswered queries are grouped as one topic in the report (tuned for e5)."
@@ -228,7 +242,8 @@ class Settings:
         if self.embed_threads < 0:
             raise ConfigError(f"embed_threads must be 0 (automatic) or more, not {self.embed_threads}")
         for name in ("embed_batch_size", "keep_builds", "rrf_k", "candidates", "max_query_chars",
-                     "max_upload_mb", "max_uploads", "response_hours"):
+                     "max_upload_mb", "max_uploads", "response_hours", "assist_max_message_chars",
+                     "assist_max_turns", "assist_transcript_entries"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.result_cut < 1.0:
@@ -269,6 +284,10 @@ class Settings:
             raise ConfigError(f"demote_similarity: must be between 0 and 1, got {self.demote_similarity}")
         if not self.learn_half_life_days > 0:
             raise ConfigError(f"learn_half_life_days: must be more than 0, got {self.learn_half_life_days}")
+        if not self.assist_max_age_hours > 0:
+            raise ConfigError(f"assist_max_age_hours: must be more than 0, got {self.assist_max_age_hours}")
+        if not 0.0 <= self.assist_clarify_margin < 1.0:
+            raise ConfigError(f"assist_clarify_margin: must be in [0, 1), got {self.assist_clarify_margin}")
         if not 0.0 < self.report_cluster_threshold <= 1.0:
             raise ConfigError(f"report_cluster_threshold: must be in (0, 1], got {self.report_cluster_threshold}")
         return self

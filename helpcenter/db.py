@@ -175,6 +175,8 @@ class SearchLog(Base):
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     build_id: Mapped[str] = mapped_column(String(64), default="")
     locale: Mapped[str | None] = mapped_column(String(16))  # the reader's (0005; NULL: before locales)
+    # Where an assistant turn was asked (source "assist"): api, widget, wechat, line (0006; NULL otherwise).
+    channel: Mapped[str | None] = mapped_column(String(16))
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": as_utc(self.created_at).isoformat(), "source": self.source,
@@ -228,6 +230,35 @@ class Staff(Base):
     # password is even checked before ``locked_until`` (helpcenter.support.staff.verify).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Conversation(Base):
+    """A conversation with the assistant (:mod:`helpcenter.support.conversations`): its state and
+    transcript, stored so any node can take the next turn and a worker restart loses nothing.
+    ``user_key`` is a messaging channel's user id, HMAC-hashed (never the id itself); ``email`` and
+    ``phone`` the contact given at a hand-over, so a person's export and deletion find it."""
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random; the client's conversation_id
+    channel: Mapped[str] = mapped_column(String(16))
+    user_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(Text, default="{}")
+    transcript: Mapped[str] = mapped_column(Text, default="[]")
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    handed_over: Mapped[bool] = mapped_column(Boolean, default=False)
+    reference: Mapped[str | None] = mapped_column(String(20), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "channel": self.channel, "locale": self.locale, "created_at": _iso(self.created_at),
+                "updated_at": _iso(self.updated_at), "turns": self.turns, "resolved": self.resolved,
+                "handed_over": self.handed_over, "reference": self.reference, "email": self.email,
+                "phone": self.phone, "transcript": json.loads(self.transcript or "[]")}
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -1,5 +1,5 @@
 """Save screenshots of home, searches, an article, a category, a missing page, the contact form
-(empty, sent with mistakes, sent), the staff pages (report, what search learned, inbox, a search, a request with a reply and a note)
+(empty, sent with mistakes, sent), the reader's pages in 繁體 and English, the staff pages (report, what search learned, inbox, a search, a request with a reply and a note)
 and the requester's status page (with the reply, and a message refused), at desktop and phone width.
 
 Usage: scripts/screenshots [OUT_DIR]   (default: screenshots/)
@@ -27,6 +27,17 @@ PAGES = [
     ("category", "/categories/account"),
     ("not-found", "/articles/account/no-such-article"),
     ("contact", "/contact"),
+    # The same reader pages in 繁體 (converted by OpenCC) and English (translated, or the 简体 article
+    # marked as untranslated), reached through their locale prefix.
+    ("hant-home", "/zh-hant/"),
+    ("hant-search", "/zh-hant/search?q=忘記密碼怎麼辦"),
+    ("hant-article", "/zh-hant/articles/account/stolen-account"),
+    ("hant-contact", "/zh-hant/contact"),
+    ("en-home", "/en/"),
+    ("en-search", "/en/search?q=I forgot my password"),
+    ("en-article", "/en/articles/account/stolen-account"),
+    ("en-untranslated", "/en/articles/hours/support-hours"),
+    ("en-contact", "/en/contact"),
 ]
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
 STAFF = ("shots@example.com", "screenshots only, never a real password")

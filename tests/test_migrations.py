@@ -387,3 +387,44 @@ def test_a_database_at_0004_keeps_requests_and_searches_and_records_locales_at_h
         rows = dict(conn.execute(text("SELECT visit_id, locale FROM search_log")).all())
     assert rows == {"v1": None, "v2": "zh-Hant"}
     store.engine.dispose()
+
+
+def test_a_database_at_0005_keeps_its_rows_and_stores_conversations_at_head(database_url):  # noqa: F811
+    """The schema the last release made (0005, locales) with rows, upgraded to head: its searches
+    keep no channel, and the assistant's conversations and channel-tagged searches are stored."""
+    from alembic import command
+
+    from helpcenter.support import conversations
+    from helpcenter.insights.searchlog import SearchLogger
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), "0005")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO escalations (reference, created_at, email, category, subject, description,"
+                          " context, status, locale) VALUES ('HC-20261205-CCCC', '2026-12-05 09:00:00',"
+                          " 'old@example.com', 'account', '忘记密码', '升级前提交的', '{}', 'new', 'zh-Hant')"))
+        conn.execute(text("INSERT INTO search_log (key, created_at, visit_id, source, query, results, confident,"
+                          " escalated, build_id, locale) VALUES ('k1', '2026-12-05 09:00:00', 'v1', 'site',"
+                          " '忘记密码', '[]', :f, :f, '', 'en')"), {"f": False})
+    engine.dispose()
+
+    store = Storage(database_url)
+    assert store.upgrade().changed and revisions(database_url) == [migrate.head()]
+    assert differences(database_url) == []
+    assert store.get_escalation("HC-20261205-CCCC").locale == "zh-Hant"
+    import datetime as dt
+
+    conv = conversations.load(store, None, channel="api", locale="en", max_turns=5, max_age=dt.timedelta(hours=1))
+    conversations.save(store, conv, {"stage": "ask"}, [{"role": "user", "text": "hello"}], max_entries=10)
+    again = conversations.load(store, conv.id, channel="api", locale="en", max_turns=5, max_age=dt.timedelta(hours=1))
+    assert again.transcript == [{"role": "user", "text": "hello"}] and again.version == 1
+
+    class Response:  # what the writer reads of a search response
+        normalised, results, confident, build_id = "hello", [], False, "b"
+
+    SearchLogger(store, background=False).log_search("cv:" + conv.id, "assist", Response(), "en", "widget")
+    with store.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT visit_id, channel FROM search_log")).all())
+    assert rows == {"v1": None, "cv:" + conv.id: "widget"}
+    store.engine.dispose()

@@ -50,7 +50,8 @@ def export_cmd(ctx: click.Context, email: str | None, phone: str | None, out_dir
     except SQLAlchemyError as exc:
         raise click.ClickException(f"database: {exc}") from None
     echo_json(data)
-    click.echo(f"{len(data['escalations'])} escalation(s), {len(data['searches'])} search(es)"
+    click.echo(f"{len(data['escalations'])} escalation(s), {len(data['searches'])} search(es), "
+               f"{len(data['conversations'])} assistant conversation(s)"
                + (f"; files and export.json in {out_dir}" if out_dir else ""), err=True)
 
 
@@ -59,7 +60,8 @@ def export_cmd(ctx: click.Context, email: str | None, phone: str | None, out_dir
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def delete_cmd(ctx: click.Context, email: str | None, phone: str | None, yes: bool) -> None:
-    """Delete a person's escalations (with their timelines), their screenshot files and the searches of their visits."""
+    """Delete a person's escalations (with their timelines), their screenshot files, the searches of their visits
+    and their conversations with the assistant."""
     from ..support.privacy import delete_person
 
     _need_person(email, phone)
@@ -67,7 +69,7 @@ def delete_cmd(ctx: click.Context, email: str | None, phone: str | None, yes: bo
     storage, uploads = open_storage_or_fail(settings), _upload_dir(settings)
     try:
         plan = delete_person(storage, uploads, email=email, phone=phone, dry_run=True)
-        if not plan.escalations:
+        if not plan.escalations and not plan.conversations:
             click.echo("nothing stored for this person")
             return
         click.echo(f"escalations: {', '.join(plan.escalations)}")
@@ -75,13 +77,15 @@ def delete_cmd(ctx: click.Context, email: str | None, phone: str | None, yes: bo
                    + (f" ({len(plan.files_missing)} already missing)" if plan.files_missing else ""))
         click.echo(f"timeline entries (replies, notes, messages, status changes): {plan.events}")
         click.echo(f"searches of their visits: {plan.searches}")
+        click.echo(f"assistant conversations: {plan.conversations}")
         if not yes:
             click.confirm("delete all of this?", abort=True)
         done = delete_person(storage, uploads, email=email, phone=phone)
     except SQLAlchemyError as exc:
         raise click.ClickException(f"database: {exc}") from None
     click.echo(f"removed {len(done.escalations)} escalation(s) ({', '.join(done.escalations)}), "
-               f"{len(done.files_removed)} file(s), {done.searches} search(es), {done.events} timeline entries")
+               f"{len(done.files_removed)} file(s), {done.searches} search(es), {done.events} timeline entries, "
+               f"{done.conversations} assistant conversation(s)")
     for name in done.files_missing:
         click.echo(f"  already gone: {name}")
     if done.files_failed:
@@ -123,6 +127,7 @@ def purge_cmd(ctx: click.Context, days: int | None, as_json: bool) -> None:
     click.echo(f"removed {len(swept)} held screenshot(s) older than a day from {pending}")
     click.echo(f"cleared personal data of {len(done.escalations)} escalation(s) created before "
                f"{done.cutoff:%Y-%m-%d %H:%M} UTC; removed {len(done.files_removed)} file(s); "
-               f"cleared the text of {done.texts_cleared} reply/note/message(s)")
+               f"cleared the text of {done.texts_cleared} reply/note/message(s); deleted {done.conversations} "
+               f"assistant conversation(s)")
     if done.files_failed:
         raise click.ClickException(f"could not remove {len(done.files_failed)} file(s): {', '.join(done.files_failed)}")

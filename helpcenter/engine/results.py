@@ -8,7 +8,7 @@ and its section anchor mapped, or the source marked ``untranslated``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,9 +34,13 @@ class Hit:
     passage_kind: str
     locale: str = ""  # the locale of the title and snippet shown
     untranslated: bool = False  # no version in the reader's locale: the source is shown
+    # The whole answering section as shown (the assistant quotes it); not in the JSON of a search.
+    passage: str = field(default="", repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["passage"]
+        return out
 
 
 def default_locale(idx: LoadedIndex) -> str:
@@ -66,6 +70,7 @@ def make_hit(idx: LoadedIndex, qvec: np.ndarray, tokens: list[str], art_id: str,
         convert = converter_for(tag, (idx.manifest.get("glossaries") or {}).get(tag))
         if convert is not None:  # marks and escapes are ASCII: converting the HTML keeps them
             snippet, snippet_html, heading = convert(snippet), convert(snippet_html), convert(heading)
+            text = convert(text)
             anchor = view.get("anchors", {}).get(anchor, anchor)
     category = category_view(idx.categories.get(article["category"], {}), tag, default)
     return Hit(
@@ -74,5 +79,5 @@ def make_hit(idx: LoadedIndex, qvec: np.ndarray, tokens: list[str], art_id: str,
         dense=round(best_any, 4), heading=heading, anchor=anchor,
         snippet=snippet, snippet_html=snippet_html,
         confident=best_any >= confident_floor, passage_kind=shown["kind"],
-        locale=view["shown_locale"], untranslated=bool(view["untranslated"]),
+        locale=view["shown_locale"], untranslated=bool(view["untranslated"]), passage=text,
     )

@@ -178,9 +178,11 @@ class Searcher:
                 self._qcache.popitem(last=False)
         return vec
 
-    def search(self, query: str, k: int = 5, locale: str | None = None) -> SearchResponse:
+    def search(self, query: str, k: int = 5, locale: str | None = None, cut: bool = True) -> SearchResponse:
         """``locale``: the reader's; results are ranked the same in every locale, and shown
-        (title, snippet, section) in the version that reader gets (engine.translations)."""
+        (title, snippet, section) in the version that reader gets (engine.translations).
+        ``cut=False`` keeps the tail the result cut leaves out: the assistant offers the next
+        article when the first did not help."""
         s = self.settings
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
@@ -191,7 +193,7 @@ class Searcher:
         timings["normalise"] = time.perf_counter() - t0
         if not norm:
             return SearchResponse(query, norm, [], False, truncated, idx.build_id, timings)
-        key = (idx.build_id, norm, k, locale or "")
+        key = (idx.build_id, norm, k, locale or "", cut)
         with self._lock:
             cached = self._answers.get(key)
             if cached is not None:
@@ -205,19 +207,19 @@ class Searcher:
         timings["pinyin"] = time.perf_counter() - t
         if reading is not None:  # typed without an IME: search the Chinese it reads as
             best = self._rank(idx, reading[0], k, timings, pinyin.terms(reading[1]), typed_pinyin=True,
-                              rewritten=True, locale=locale)
+                              rewritten=True, locale=locale, cut=cut)
             understood: tuple[str | None, str | None] = (reading[0], "pinyin")
         else:
             words = self._tokenizer(idx).words(norm, normalised=True) if sound else []
             best = self._rank(idx, norm, k, timings, pinyin.text_terms(words, unigrams=False) if sound else [],
-                              locale=locale)
+                              locale=locale, cut=cut)
             understood = (None, None)
             fixed = sound.correct(norm, words) if sound and not best.confident else None
             if fixed:  # a homophone typo: search the fix too, and keep it only if it answers better
                 t = time.perf_counter()
                 alt_words = self._tokenizer(idx).words(fixed, normalised=True)
                 alt = self._rank(idx, fixed, k, {}, pinyin.text_terms(alt_words, unigrams=False), rewritten=True,
-                                 locale=locale)
+                                 locale=locale, cut=cut)
                 timings["homophone"] = time.perf_counter() - t
                 if alt.hits and (alt.confident or not best.hits or alt.hits[0].score > best.hits[0].score):
                     best, understood = alt, (fixed, "homophone")
@@ -231,7 +233,8 @@ class Searcher:
         return response
 
     def _rank(self, idx: LoadedIndex, norm: str, k: int, timings: dict[str, float], sounds: list[str],
-              typed_pinyin: bool = False, rewritten: bool = False, locale: str | None = None) -> Ranked:
+              typed_pinyin: bool = False, rewritten: bool = False, locale: str | None = None,
+              cut: bool = True) -> Ranked:
         """The ranked, trimmed hits for normalised text, whether the first is a confident answer,
         and why (:mod:`helpcenter.engine.calibrate`). ``sounds``: the query's pinyin terms
         (weighted up when it was typed as pinyin); ``rewritten``: ``norm`` is our reading of it."""
@@ -297,7 +300,7 @@ class Searcher:
             # Close enough to a passage, and clearly ahead of the next article (see README).
             leads = s.fusion == "rrf" or len(ranked) < 2 or lead >= s.confident_margin
             confident = bool(hits) and hits[0].confident and leads
-        return Ranked(self._trim(hits, confident), confident, probability, values)
+        return Ranked(self._trim(hits, confident) if cut else hits, confident, probability, values)
 
     def _calibration(self, idx: LoadedIndex) -> calibrate.Calibration | None:
         """The shipped calibration where it applies: fitted for this index's model, with the

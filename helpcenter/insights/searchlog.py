@@ -72,9 +72,11 @@ class SearchLogger:
 
     # -- called by the web layer; cheap and never raising on database problems --
 
-    def log_search(self, visit_id: str, source: str, response: Any, locale: str | None = None) -> str | None:
+    def log_search(self, visit_id: str, source: str, response: Any, locale: str | None = None,
+                   channel: str | None = None) -> str | None:
         """Queue one search (a :class:`helpcenter.engine.search.SearchResponse`); returns its key or None.
-        ``locale``: the reader's, so writers see which locales search fails."""
+        ``locale``: the reader's, so writers see which locales search fails; ``channel``: where an
+        assistant turn (source ``assist``) was asked."""
         if not response.normalised:
             return None
         top = response.results[0] if response.results else None
@@ -84,7 +86,8 @@ class SearchLogger:
                "results": json.dumps([h.id for h in response.results], ensure_ascii=False),
                "top_score": top.score if top else None, "top_dense": top.dense if top else None,
                "confident": bool(response.confident), "escalated": False,
-               "build_id": (response.build_id or "")[:64], "locale": (locale or None) and locale[:16]}
+               "build_id": (response.build_id or "")[:64], "locale": (locale or None) and locale[:16],
+               "channel": (channel or None) and channel[:16]}
         return key if self._submit(("search", row)) else None
 
     def log_click(self, visit_id: str, search_key: str, article_id: str) -> None:

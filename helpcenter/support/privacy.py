@@ -25,6 +25,11 @@ actor and status data, so response times and the lifecycle can still be counted.
 Screenshots held for a form that came back with an error (``uploads/pending``)
 and never sent go after a day, whatever ``retention_days`` is.
 
+Conversations with the assistant (:mod:`helpcenter.support.conversations`) are the person's
+words too: export and delete include those found by the contact given at a hand-over or by
+the person's requests, retention deletes them whole, and a request's copy of its transcript
+(``context.transcript``) is cleared with the visit id.
+
 The same hourly pass in the web app also closes requests solved more than
 ``solved_close_days`` ago (:func:`helpcenter.support.tickets.close_solved`).
 """
@@ -47,7 +52,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 
 from ..db import Attachment, Escalation, Feedback, RequestEvent, SearchClick, SearchLog, utcnow
 from ..fsutil import private_dir, write_private
-from . import tickets
+from . import conversations, tickets
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,10 @@ def normalise_email(email: str) -> str:
 
 def normalise_phone(phone: str) -> str:
     return re.sub(r"[\s\-]", "", phone)
+
+
+def _contacts(email: str | None, phone: str | None) -> tuple[list[str], list[str]]:
+    return ([normalise_email(email)] if email else []), ([normalise_phone(phone)] if phone else [])
 
 
 def _person_filter(email: str | None, phone: str | None) -> Any:
@@ -134,6 +143,7 @@ def export_person(storage: Storage, upload_dir: str | Path, *, email: str | None
             for c in s.scalars(select(SearchClick).where(SearchClick.search_id.in_([r.id for r in searches]))
                                .order_by(SearchClick.id)):
                 clicks.setdefault(c.search_id, []).append({"article": c.article_id, "rank": c.rank})
+        talks = conversations.of_person(s, *_contacts(email, phone), [e.reference for e in escalations])
     out = Path(out_dir) if out_dir else None
     data: dict[str, Any] = {
         "request": {"email": normalise_email(email) if email else None,
@@ -141,6 +151,7 @@ def export_person(storage: Storage, upload_dir: str | Path, *, email: str | None
         "generated_at": utcnow().isoformat(),
         "escalations": [],
         "searches": [dict(r.as_json(), clicks=clicks.get(r.id, [])) for r in searches],
+        "conversations": talks,  # with the assistant: the transcript is what they typed
     }
     for esc in escalations:
         item = esc.as_json()
@@ -175,6 +186,7 @@ class Removal:
     files_failed: list[str] = field(default_factory=list)
     searches: int = 0
     events: int = 0  # timeline entries (replies, notes, messages, status changes) removed with them
+    conversations: int = 0  # with the assistant, found by the contact given or the request handed over
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,7 +228,9 @@ def delete_person(storage: Storage, upload_dir: str | Path, *, email: str | None
         removal.events = sum(s.scalar(select(func.count()).select_from(RequestEvent)
                                       .where(RequestEvent.escalation_id.in_(ids[i:i + PURGE_BATCH]))) or 0
                              for i in range(0, len(ids), PURGE_BATCH))
+        person = (*_contacts(email, phone), removal.escalations)
         if dry_run:
+            removal.conversations = len(conversations.of_person(s, *person))
             removal.files_removed = [n for n in names if (upload_dir / n).is_file()]
             removal.files_missing = [n for n in names if not (upload_dir / n).is_file()]
             return removal  # the session closes without committing
@@ -231,6 +245,7 @@ def delete_person(storage: Storage, upload_dir: str | Path, *, email: str | None
                       .values(visit_id=None).execution_options(synchronize_session=False))
         for esc in escalations:
             s.delete(esc)  # its attachment rows and events go with it (ON DELETE CASCADE)
+        removal.conversations = conversations.delete_of_person(s, *person)
         s.commit()
     _unlink(upload_dir, names, removal)
     return removal
@@ -244,6 +259,7 @@ class Purge:
     files_missing: list[str] = field(default_factory=list)
     files_failed: list[str] = field(default_factory=list)
     texts_cleared: int = 0  # replies, notes and messages whose text was cleared
+    conversations: int = 0  # assistant conversations deleted whole (begun before the cutoff)
 
     def as_json(self) -> dict[str, Any]:
         return dict(asdict(self), cutoff=self.cutoff.isoformat())
@@ -262,6 +278,7 @@ def purge_expired(storage: Storage, upload_dir: str | Path, days: int, now: dt.d
     result = Purge(cutoff)
     if days <= 0:
         return result
+    result.conversations = conversations.purge_older_than(storage, days, now)
     upload_dir = Path(upload_dir)
     free_text = RequestEvent.kind.in_(FREE_TEXT_KINDS) & RequestEvent.body.is_not(None)
     has_personal = or_(*[getattr(Escalation, f).is_not(None) for f in PERSONAL_FIELDS],
@@ -286,8 +303,9 @@ def purge_expired(storage: Storage, upload_dir: str | Path, days: int, now: dt.d
                     ctx = json.loads(r.context or "{}")
                 except ValueError:
                     ctx = {}
-                if isinstance(ctx, dict) and "visit" in ctx:
-                    ctx.pop("visit")
+                if isinstance(ctx, dict) and ("visit" in ctx or "transcript" in ctx):
+                    ctx.pop("visit", None)
+                    ctx.pop("transcript", None)  # an assistant conversation: what the person typed
                     r.context = json.dumps(ctx, ensure_ascii=False)
             result.escalations += [r.reference for r in rows]
         removal = Removal()
@@ -351,6 +369,8 @@ def start_retention(storage: Storage, upload_dir: str | Path, days: int, *, solv
             return
         try:
             done = purge_expired(storage, upload_dir, days)
+            if done.conversations:
+                log.info("retention: deleted %d assistant conversation(s) older than %d days", done.conversations, days)
             if done.escalations:
                 log.info("retention: cleared personal data of %d escalation(s) older than %d days, %d file(s), "
                          "%d text(s) of replies, notes and messages", len(done.escalations), days,

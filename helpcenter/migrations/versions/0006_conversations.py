@@ -1,0 +1,52 @@
+"""conversations: the assistant's conversations, and the channel of each logged assistant turn
+
+Only adds: a table (``conversations``) and a nullable column (``search_log.channel``, added with
+ALTER TABLE ... ADD COLUMN; older rows keep NULL, as they were site or API searches).
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-08
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("search_log", sa.Column("channel", sa.String(length=16), nullable=True))
+    op.create_table(
+        "conversations",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("user_key", sa.String(length=64), nullable=True),
+        sa.Column("locale", sa.String(length=16), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("turns", sa.Integer(), nullable=False),
+        sa.Column("state", sa.Text(), nullable=False),
+        sa.Column("transcript", sa.Text(), nullable=False),
+        sa.Column("resolved", sa.Boolean(), nullable=False),
+        sa.Column("handed_over", sa.Boolean(), nullable=False),
+        sa.Column("reference", sa.String(length=20), nullable=True),
+        sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column("phone", sa.String(length=32), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    for column in ("user_key", "created_at", "reference", "email", "phone"):
+        op.create_index(f"ix_conversations_{column}", "conversations", [column])
+
+
+def downgrade() -> None:
+    # Downgrading drops every conversation with the assistant: say so before running it.
+    op.drop_table("conversations")
+    with op.batch_alter_table("search_log") as batch:
+        batch.drop_column("channel")
