@@ -114,7 +114,7 @@ def main(out: Path) -> None:
     seed_learning(app)
     with serve_in_thread(app) as base, chromium() as browser:
         for size_name, (w, h) in SIZES.items():
-            page = browser.new_page(viewport={"width": w, "height": h})
+            page = browser.new_page(viewport={"width": w, "height": h}, locale="zh-CN")  # a mainland reader
             page.goto(base + "/search?q=账号被盗")  # gives the contact form some visit context
             for name, path in PAGES:
                 page.goto(base + path)

@@ -93,7 +93,7 @@ def test_site_and_api_searches_are_logged_without_personal_data(app, client):
         assert personal not in stored
     assert {c.name for c in SearchLog.__table__.columns} == {
         "id", "key", "created_at", "visit_id", "source", "query", "results", "top_score", "top_dense", "confident",
-        "escalated", "build_id", "locale"}
+        "escalated", "build_id", "locale", "channel"}
 
     other = app.test_client()
     other.get("/search?q=密码")

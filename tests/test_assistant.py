@@ -322,3 +322,27 @@ def test_a_messaging_user_is_found_by_a_hash_of_their_id_never_the_id(app):
     assert conversations.load(storage, None, **args).id == conv.id
     (row,) = rows(app, Conversation)
     assert row.user_key == key and "U4af4980629" not in json.dumps(row.as_json()) + (row.user_key or "")
+
+
+def test_the_report_counts_conversations_resolutions_handovers_and_failed_questions(client, app):
+    import datetime as dt
+
+    from helpcenter.insights.report import build_report
+
+    solved = Chat(client)
+    solved.say("密码想不起来了")
+    solved.say("是")
+    handed_over(client, "me@example.com")
+    Chat(client).say("你们公司在哪里招聘")  # nothing answers it
+    app.extensions["hc_search_log"].flush()
+    today = dt.datetime.now(dt.timezone.utc).date()
+    report = build_report(app.extensions["hc_storage"], None, today, today)
+    a = report.assistant
+    assert (a["conversations"], a["resolved"], a["said_yes"], a["handed_over"]) == (3, 2, 1, 1)
+    assert a["by_channel"] == {"api": 3}
+    assert "你们公司在哪里招聘" in [f["query"] for f in a["failed_questions"]]
+    assert report.summary["assist_searches"] == 3 and report.summary["api_searches"] == 0
+    # The failed question is among the report's unanswered groups too: the writers' content gaps.
+    assert "你们公司在哪里招聘" in [g.label for g in report.unanswered]
+    assert "智能助手：对话 3 次" in report.to_text()
+    assert any(r["section"] == "assistant_failed" for r in report.csv_rows())

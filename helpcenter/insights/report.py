@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..db import Escalation, Feedback, SearchClick, SearchLog, as_utc
 from ..support import tickets
 from ..support.storage import Storage, StorageUnavailable
-from . import resolutions
+from . import assistant_report, resolutions
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     answered_by_agents: list[dict[str, Any]] = field(default_factory=list)  # resolutions.answered_by_agents
     content_gaps: list[dict[str, Any]] = field(default_factory=list)        # resolutions.content_gaps
+    assistant: dict[str, Any] = field(default_factory=dict)                 # assistant_report.summary
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -68,7 +69,7 @@ class Report:
             "unanswered_groups": [g.as_json() for g in self.unanswered], "grouping": self.grouping,
             "unhelpful_articles": self.unhelpful, "escalated_after_reading": self.escalated_after_reading,
             "answered_by_agents": self.answered_by_agents, "content_gaps": self.content_gaps,
-            "notes": self.notes,
+            "assistant": self.assistant, "notes": self.notes,
         }
 
     def csv_rows(self) -> list[dict[str, Any]]:
@@ -100,7 +101,7 @@ class Report:
         for rank, a in enumerate(self.escalated_after_reading, 1):
             add("escalated_after_reading", rank, a["article"], a["title"], a["escalations"])
         rows += resolutions.csv_rows(self.answered_by_agents, self.content_gaps)
-        return rows
+        return rows + (assistant_report.csv_rows(self.assistant) if self.assistant else [])
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -114,7 +115,7 @@ class Report:
         s = self.summary
         lines = [f"报告 {self.since} – {self.until} ({self.timezone})", ""]
         lines.append(f"搜索 {s['searches']} 次：站内 {s['site_searches']} 次，来自 {s['visits']} 次访问；"
-                     f"API 搜索 {s['api_searches']} 次（不计入访问和自助解决率）")
+                     f"API 搜索 {s['api_searches']} 次、智能助手 {s['assist_searches']} 次（不计入访问和自助解决率）")
         if len(s.get("by_locale") or []) > 1:
             lines.append("按语言：" + "，".join(f"{r['locale']} {r['searches']} 次（确切 {_pct(r['confident_rate'])}）"
                                               for r in s["by_locale"]))
@@ -142,6 +143,7 @@ class Report:
         lines += [f"  {i}. {a['title'] or a['article']} [{a['article']}]  {a['escalations']} 条求助"
                   for i, a in enumerate(self.escalated_after_reading, 1)] or ["  （无）"]
         lines += resolutions.text_lines(self.answered_by_agents, self.content_gaps)
+        lines += assistant_report.text_lines(self.assistant) if self.assistant else []
         lines += [f"注：{n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -260,6 +262,9 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
         escalated_ids = set(s.scalars(select(SearchLog.visit_id).distinct()
                                       .where(on_site, SearchLog.escalated.is_(True))))
         site_searches = s.scalar(select(func.count()).select_from(SearchLog).where(on_site)) or 0
+        assist_searches = s.scalar(select(func.count()).select_from(SearchLog)
+                                   .where(in_range, SearchLog.source == "assist")) or 0
+        assistant = assistant_report.summary(s, start, end, top)
         # Searches before locales (NULL) were made in the default locale, the only one then.
         loc = func.coalesce(SearchLog.locale, default_locale)
         by_locale = [{"locale": tag, "searches": int(n), "confident_rate": _share(int(c or 0), int(n))}
@@ -352,7 +357,8 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
     summary = {
         "searches": searches,
         "site_searches": site_searches,
-        "api_searches": searches - site_searches,
+        "api_searches": searches - site_searches - assist_searches,
+        "assist_searches": assist_searches,
         "visits": visits,
         "escalated_visits": escalated_visits,
         "deflection_rate": _share(visits - escalated_visits, visits),
@@ -376,4 +382,4 @@ def build_report(storage: Storage, embedder: EmbedderSource, since: dt.date, unt
     escalated = [{"article": a, "title": titles.get(a, ""), "escalations": n}
                  for a, n in sorted(after_reading.items(), key=lambda kv: (-kv[1], kv[0]))][:top]
     return Report(since, until, timezone, summary, top_queries, groups[:top], unhelpful, escalated,
-                  grouping, notes, answered, gaps)
+                  grouping, notes, answered, gaps, assistant)
