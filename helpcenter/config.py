@@ -185,6 +185,15 @@ class Settings:
         "\"您想问的是：A / B / 都不是\" instead of a list of guesses.")
     assist_clarify_floor: float = _setting(
         0.85, "The first article's best cosine under which near-tied articles are not worth asking about.")
+    # --- messaging channels (off until configured) ---
+    wechat_token: str = _setting("", "WeChat Official Account server token (公众号 服务器配置 Token); empty: /channels/wechat is off.")
+    wechat_aes_key: str = _setting(
+        "", "WeChat EncodingAESKey (43 characters) for safe mode (安全模式); empty: plain-text mode only.")
+    wechat_appid: str = _setting("", "WeChat AppID, needed with wechat_aes_key.")
+    line_channel_secret: str = _setting(
+        "", "LINE Messaging API channel secret (signs webhooks); empty: /channels/line is off.")
+    line_access_token: str = _setting("", "LINE channel access token, for replies.")
+    line_api_url: str = _setting("https://api.line.me", "LINE Messaging API base URL (a stand-in server in tests).")
     # --- analytics and privacy ---
     report_cluster_threshold: float = _setting(
         0.89, "Cosine similarity at which unanswered queries are grouped as one topic in the report (tuned for e5)."
@@ -284,6 +293,12 @@ class Settings:
             raise ConfigError(f"demote_similarity: must be between 0 and 1, got {self.demote_similarity}")
         if not self.learn_half_life_days > 0:
             raise ConfigError(f"learn_half_life_days: must be more than 0, got {self.learn_half_life_days}")
+        if self.wechat_aes_key and (len(self.wechat_aes_key) != 43 or not self.wechat_appid):
+            raise ConfigError("wechat_aes_key: must be the 43-character EncodingAESKey, and wechat_appid must be set")
+        if self.line_channel_secret and not self.line_access_token:
+            raise ConfigError("line_channel_secret: replies need line_access_token too")
+        if not self.line_api_url.startswith(("http://", "https://")):
+            raise ConfigError(f"line_api_url: must be an http:// or https:// URL, got {self.line_api_url!r}")
         if not self.assist_max_age_hours > 0:
             raise ConfigError(f"assist_max_age_hours: must be more than 0, got {self.assist_max_age_hours}")
         if not 0.0 <= self.assist_clarify_margin < 1.0:

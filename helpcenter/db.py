@@ -261,6 +261,20 @@ class Conversation(Base):
                 "phone": self.phone, "transcript": json.loads(self.transcript or "[]")}
 
 
+class ChannelMessage(Base):
+    """A message a messaging platform delivered (WeChat ``MsgId``, LINE ``webhookEventId``), taken
+    once whichever node it reaches and however often the platform sends it again; ``reply`` is
+    what was answered, so a retry gets the same answer without a second turn."""
+    __tablename__ = "channel_messages"
+    __table_args__ = (UniqueConstraint("channel", "message_id", name="uq_channel_messages_channel_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    reply: Mapped[str | None] = mapped_column(Text)
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     value = as_utc(value)
     return value.isoformat() if value else None

@@ -50,6 +50,11 @@ def _converter():  # type: ignore[no-untyped-def]
     return opencc.OpenCC("tw2sp")
 
 
+def to_simplified(text: str) -> str:
+    """Traditional (Taiwan usage) to Simplified, as queries are normalised."""
+    return str(_converter().convert(text))
+
+
 def normalise(text: str) -> str:
     """Full-width to half-width, Traditional to Simplified, lower case, one space."""
     text = unicodedata.normalize("NFKC", text)

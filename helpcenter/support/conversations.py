@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..db import Conversation, as_utc, utcnow
+from ..db import ChannelMessage, Conversation, as_utc, utcnow
 from .storage import Storage, StorageUnavailable
 
 ID_RE = re.compile(r"[A-Za-z0-9_-]{16,32}")
@@ -116,6 +116,48 @@ def save(storage: Storage, conv: Loaded, state: dict[str, Any], entries: Iterabl
     except SQLAlchemyError as exc:
         raise StorageUnavailable(str(exc)) from exc
     conv.transcript, conv.version = transcript, values["turns"]
+
+
+# -- messages from messaging platforms, answered once --
+
+MESSAGE_DAYS = 2  # platforms retry within minutes; older claims are cleared as new ones arrive
+
+
+def claim_message(storage: Storage, channel: str, message_id: str, now: dt.datetime | None = None) -> bool:
+    """True if this node is the first to take the message; False for a retry or a replay (the
+    unique constraint decides, across nodes)."""
+    now = now or utcnow()
+    try:
+        with storage.session() as s, s.begin():
+            s.execute(delete(ChannelMessage).where(ChannelMessage.created_at < now - dt.timedelta(days=MESSAGE_DAYS))
+                      .execution_options(synchronize_session=False))
+        with storage.session() as s, s.begin():
+            s.add(ChannelMessage(channel=channel, message_id=message_id[:64], created_at=now))
+        return True
+    except IntegrityError:
+        return False
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(str(exc)) from exc
+
+
+def answer_message(storage: Storage, channel: str, message_id: str, reply: str) -> None:
+    """Remember what the message was answered, for the platform's retries."""
+    try:
+        with storage.session() as s, s.begin():
+            s.execute(update(ChannelMessage).where(ChannelMessage.channel == channel,
+                                                   ChannelMessage.message_id == message_id[:64])
+                      .values(reply=reply).execution_options(synchronize_session=False))
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(str(exc)) from exc
+
+
+def answered(storage: Storage, channel: str, message_id: str) -> str | None:
+    try:
+        with storage.session() as s:
+            return s.scalar(select(ChannelMessage.reply).where(ChannelMessage.channel == channel,
+                                                               ChannelMessage.message_id == message_id[:64]))
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(str(exc)) from exc
 
 
 # -- personal data (helpcenter.support.privacy) --

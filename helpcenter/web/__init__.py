@@ -137,13 +137,15 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
         log.warning("HELPCENTER_ADMIN_TOKEN is set but ignored: /admin now uses staff accounts. Make the "
                     "first admin with `helpcenter staff add you@example.com --role admin`, then remove the token.")
 
-    from . import admin, api, assist, browse, escalate, inbox, inbox_actions, search_views, staff_admin, status
+    from . import admin, api, assist, browse, channels, escalate, inbox, inbox_actions, search_views, staff_admin, status
 
     app.register_blueprint(browse.bp)
     app.register_blueprint(search_views.bp)
     app.register_blueprint(escalate.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(assist.bp)  # POST /api/assist: the assistant, one turn at a time
+    app.register_blueprint(channels.bp)  # /channels/wechat, /channels/line: signed by the platforms
+    csrf.exempt(channels.bp)  # no browser session: every request is checked by its platform signature
     app.register_blueprint(admin.bp)
     app.register_blueprint(staff_admin.bp)
     app.register_blueprint(inbox.bp)  # /admin/inbox: requests, for agents

@@ -45,6 +45,22 @@ class Answered:
     restarted: bool
 
 
+def guess_locale(text: str) -> str:
+    """A messaging user's locale, from how they write (the platforms do not say): Traditional
+    characters read as zh-Hant, Latin letters without Chinese as English, else the default."""
+    import re
+
+    from ..engine.text import to_simplified
+
+    served = locales()
+    han = re.findall(r"[\u4e00-\u9fff]", text)
+    if han and to_simplified("".join(han)) != "".join(han):
+        return served.match("zh-Hant") or served.default
+    if not han and re.search(r"[A-Za-z]{2,}", text):
+        return served.match("en") or served.default
+    return served.default
+
+
 def _link(article_id: str, anchor: str, locale: str) -> str:
     """The article's page in the conversation's locale, absolute (chat apps need a whole URL)."""
     base = (current_app.extensions["hc_settings"].public_url or request.host_url).rstrip("/")

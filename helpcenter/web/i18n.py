@@ -27,7 +27,7 @@ ENVIRON_KEY = "helpcenter.locale"
 ROOT_KEY = "helpcenter.root"  # where the app is mounted, without the locale prefix
 LABELS = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
 # Pages that are never redirected to the remembered or negotiated locale.
-NO_REDIRECT = ("/static/", "/brand/", "/api/", "/healthz", "/locale/", "/admin", "/requests/")
+NO_REDIRECT = ("/static/", "/brand/", "/api/", "/healthz", "/locale/", "/admin", "/requests/", "/channels/")
 
 bp = Blueprint("i18n", __name__)
 

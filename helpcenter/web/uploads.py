@@ -112,6 +112,10 @@ class CappedSpool(io.RawIOBase):
         super().close()
 
 
+# JSON and XML read whole: a vote, an assistant turn, a WeChat or LINE webhook (64 KB is plenty).
+SMALL_BODY_ENDPOINTS = ("api.feedback", "assist.assist", "channels.wechat", "channels.line")
+
+
 class FormRequest(Request):
     """Request limits per endpoint (see the module doc) and capped file spools."""
 
@@ -123,7 +127,7 @@ class FormRequest(Request):
             # Only multipart bodies carry files (streamed, capped per part); JSON is read and parsed
             # whole by get_json(), so it keeps a small limit (a 61 MB nested JSON costs over 1 GB).
             return read_limit() if self.mimetype == "multipart/form-data" else TEXT_LIMIT
-        if current_app and self.endpoint == "api.feedback":
+        if current_app and self.endpoint in SMALL_BODY_ENDPOINTS:
             return FEEDBACK_LIMIT
         return super().max_content_length
 

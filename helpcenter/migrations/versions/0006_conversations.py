@@ -1,7 +1,9 @@
-"""conversations: the assistant's conversations, and the channel of each logged assistant turn
+"""conversations: the assistant's conversations, messaging channels' messages, and the channel of
+each logged assistant turn
 
-Only adds: a table (``conversations``) and a nullable column (``search_log.channel``, added with
-ALTER TABLE ... ADD COLUMN; older rows keep NULL, as they were site or API searches).
+Only adds: two tables (``conversations``; ``channel_messages``, so a WeChat or LINE message
+retried by the platform is answered once) and a nullable column (``search_log.channel``, added
+with ALTER TABLE ... ADD COLUMN; older rows keep NULL, as they were site or API searches).
 
 Revision ID: 0006
 Revises: 0005
@@ -43,10 +45,22 @@ def upgrade() -> None:
     )
     for column in ("user_key", "created_at", "reference", "email", "phone"):
         op.create_index(f"ix_conversations_{column}", "conversations", [column])
+    op.create_table(
+        "channel_messages",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("message_id", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reply", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("channel", "message_id", name="uq_channel_messages_channel_message"),
+    )
+    op.create_index("ix_channel_messages_created_at", "channel_messages", ["created_at"])
 
 
 def downgrade() -> None:
     # Downgrading drops every conversation with the assistant: say so before running it.
+    op.drop_table("channel_messages")
     op.drop_table("conversations")
     with op.batch_alter_table("search_log") as batch:
         batch.drop_column("channel")
