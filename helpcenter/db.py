@@ -145,7 +145,8 @@ class OutboxMessage(Base):
                       Index("ix_outbox_due", "status", "next_attempt_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    # None for a messaging channel's reply (``line:<event id>``), which belongs to no request (0006).
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
     reference: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(32))
     target: Mapped[str | None] = mapped_column(String(500))
@@ -157,6 +158,8 @@ class OutboxMessage(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # What a messaging channel's reply sends (JSON: reply token and text); cleared once delivered (0006).
+    payload: Mapped[str | None] = mapped_column(Text)
 
 
 class SearchLog(Base):

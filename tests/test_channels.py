@@ -155,3 +155,153 @@ def test_a_traditional_chinese_follower_is_answered_in_traditional(wechat):
     _app, base = wechat
     _status, xml = call(base, signed(), text_xml("忘記密碼怎麼辦", "9001", user="hant-user"))
     assert "忘記密碼怎麼重置" in reply_text(xml) and "/zh-hant/articles/" in reply_text(xml)
+
+
+# -- LINE: the webhook, and replies through the outbox to a stand-in of the Messaging API --
+
+SECRET = "line-channel-secret-for-tests"
+ACCESS = "line-access-token-for-tests"
+
+
+class LineApi:
+    """A stand-in for LINE's reply endpoint (POST /v2/bot/message/reply), on loopback."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.replies: list[dict] = []
+        self.fail_next = 0
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                ok = self.path == "/v2/bot/message/reply" and self.headers["Authorization"] == f"Bearer {ACCESS}"
+                status = 500 if api.fail_next else (200 if ok else 401)
+                if api.fail_next:
+                    api.fail_next -= 1
+                elif ok:
+                    api.replies.append(body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def texts(self) -> list[str]:
+        return [r["messages"][0]["text"] for r in self.replies]
+
+
+@pytest.fixture
+def line(make_app):
+    api = LineApi()
+    app = make_app(line_channel_secret=SECRET, line_access_token=ACCESS, line_api_url=api.url)
+    with serve_in_thread(app) as base:
+        yield app, base, api
+    api.server.shutdown()
+
+
+def line_event(text: str | None, event_id: str, user: str = "U4af4980629", kind: str = "text",
+               redelivery: bool = False) -> dict:
+    event = {"type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
+             "source": {"type": "user", "userId": user}, "webhookEventId": event_id,
+             "deliveryContext": {"isRedelivery": redelivery}, "replyToken": f"token-{event_id}"}
+    if kind == "text":
+        event["message"] = {"type": "text", "id": f"m{event_id}", "quoteToken": "q", "text": text}
+    else:
+        event["message"] = {"type": "sticker", "id": f"m{event_id}", "quoteToken": "q", "packageId": "1",
+                            "stickerId": "1", "stickerResourceType": "STATIC"}
+    return event
+
+
+def post_line(base: str, events: list[dict], secret: str = SECRET) -> int:
+    import base64
+    import hmac
+    import json
+
+    body = json.dumps({"destination": "Uhelpcenter", "events": events}, ensure_ascii=False).encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    req = urllib.request.Request(base + "/channels/line", data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "X-Line-Signature": signature})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def deliver(app) -> None:
+    from helpcenter.support.delivery import Outbox
+
+    Outbox(app.extensions["hc_storage"], app.extensions["hc_settings"], secret=app.secret_key).run_once()
+
+
+def test_a_line_message_is_answered_through_the_reply_token(line):
+    app, base, api = line
+    assert post_line(base, [line_event("密码想不起来了", "01H810YECXQQZ37VAXPF6H9E6T")]) == 200
+    deliver(app)
+    (reply,) = api.replies
+    assert reply["replyToken"] == "token-01H810YECXQQZ37VAXPF6H9E6T"
+    assert "忘记密码怎么重置" in reply["messages"][0]["text"]
+
+
+def test_a_forged_line_signature_is_refused_and_does_nothing(line):
+    app, base, api = line
+    assert post_line(base, [line_event("人工", "E1")], secret="not-the-channel-secret") == 401
+    deliver(app)
+    assert api.replies == [] and count(app, Conversation) == 0
+
+
+def test_a_redelivered_event_is_not_answered_twice(line):
+    app, base, api = line
+    post_line(base, [line_event("密码想不起来了", "E2")])
+    post_line(base, [line_event("密码想不起来了", "E2", redelivery=True)])
+    deliver(app)
+    assert len(api.replies) == 1
+    (conv,) = app.extensions["hc_storage"].session().scalars(select(Conversation)).all()
+    assert conv.turns == 1 and conv.channel == "line"
+
+
+def test_a_reply_the_api_refused_for_a_while_is_sent_on_a_later_pass(line):
+    app, base, api = line
+    api.fail_next = 1
+    post_line(base, [line_event("你好", "E3")])
+    deliver(app)  # LINE answered 500: kept and retried
+    assert api.replies == []
+    from helpcenter.db import OutboxMessage
+
+    with app.extensions["hc_storage"].session() as s:
+        s.execute(OutboxMessage.__table__.update().values(next_attempt_at=OutboxMessage.created_at))
+        s.commit()
+    deliver(app)
+    assert len(api.replies) == 1
+
+
+def test_a_line_handover_makes_exactly_one_request_and_replies_with_its_reference(line):
+    app, base, api = line
+    for i, text in enumerate(["人工", "13800138000", "跳过"]):
+        post_line(base, [line_event(text, f"H{i}", user="Uhandover")])
+    post_line(base, [line_event("跳过", "H2", user="Uhandover", redelivery=True)])
+    deliver(app)
+    assert count(app, Escalation) == 1
+    reference = app.extensions["hc_storage"].session().scalars(select(Escalation.reference)).one()
+    assert reference in api.texts()[-1] and len(api.replies) == 3
+
+
+def test_stickers_get_a_polite_text_reply(line):
+    app, base, api = line
+    post_line(base, [line_event(None, "S1", kind="sticker")])
+    deliver(app)
+    assert "文字" in api.texts()[0]
+
+
+def test_line_is_off_until_configured(client):
+    assert client.post("/channels/line", data=b"{}").status_code == 404

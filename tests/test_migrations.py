@@ -391,7 +391,8 @@ def test_a_database_at_0004_keeps_requests_and_searches_and_records_locales_at_h
 
 def test_a_database_at_0005_keeps_its_rows_and_stores_conversations_at_head(database_url):  # noqa: F811
     """The schema the last release made (0005, locales) with rows, upgraded to head: its searches
-    keep no channel, and the assistant's conversations and channel-tagged searches are stored."""
+    keep no channel, its outbox keeps its waiting e-mail, and the assistant's conversations,
+    channel-tagged searches and LINE replies are stored."""
     from alembic import command
 
     from helpcenter.support import conversations
@@ -407,12 +408,20 @@ def test_a_database_at_0005_keeps_its_rows_and_stores_conversations_at_head(data
         conn.execute(text("INSERT INTO search_log (key, created_at, visit_id, source, query, results, confident,"
                           " escalated, build_id, locale) VALUES ('k1', '2026-12-05 09:00:00', 'v1', 'site',"
                           " '忘记密码', '[]', :f, :f, '', 'en')"), {"f": False})
+        conn.execute(text("INSERT INTO outbox (escalation_id, reference, channel, status, attempts, created_at,"
+                          " next_attempt_at) SELECT id, reference, 'confirmation_email', 'pending', 0,"
+                          " '2026-12-05 09:00:00', '2026-12-05 09:00:00' FROM escalations"))
     engine.dispose()
 
     store = Storage(database_url)
     assert store.upgrade().changed and revisions(database_url) == [migrate.head()]
     assert differences(database_url) == []
     assert store.get_escalation("HC-20261205-CCCC").locale == "zh-Hant"
+    # The outbox was copied to make escalation_id nullable (SQLite): its waiting e-mail is still due.
+    (waiting,) = store.outbox_messages("HC-20261205-CCCC")
+    assert waiting.channel == "confirmation_email" and waiting.status == "pending"
+    store.add_channel_reply("line:E1", '{"replyToken": "t", "text": "hi"}')
+    assert [m.channel for m in store.claim_outbox("w", 10)] == ["confirmation_email", "line:E1"]
     import datetime as dt
 
     conv = conversations.load(store, None, channel="api", locale="en", max_turns=5, max_age=dt.timedelta(hours=1))

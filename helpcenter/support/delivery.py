@@ -42,7 +42,7 @@ from ..config import Settings
 from ..db import utcnow
 from ..fsutil import fsync_dir, private_dir, write_private
 from .hours import SupportHours
-from . import statuslink, tickets
+from . import channel_reply, statuslink, tickets
 from .notify import confirmation_message, reply_message, send_mail, support_message
 from .storage import ClaimedMessage, DuplicateReference, NewAttachment, Storage, StorageUnavailable, new_reference
 
@@ -256,15 +256,19 @@ class Outbox:
     def _deliver(self, msg: ClaimedMessage, report: RunReport) -> None:
         label = f"{msg.reference}/{msg.channel}"
         try:
-            esc = self.storage.get_escalation_by_id(msg.escalation_id)
-            if esc is None:
-                raise PermanentFailure("the escalation no longer exists")
-            self.send(msg, esc)
+            if msg.escalation_id is None:  # a messaging channel's reply (LINE)
+                channel_reply.send(self.settings, msg.channel, msg.payload)
+            else:
+                esc = self.storage.get_escalation_by_id(msg.escalation_id)
+                if esc is None:
+                    raise PermanentFailure("the escalation no longer exists")
+                self.send(msg, esc)
         except StorageUnavailable:
             raise  # the claim's lease runs out and the row is tried again
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            give_up = isinstance(exc, PermanentFailure) or msg.attempts >= self.settings.outbox_max_attempts
+            give_up = (isinstance(exc, (PermanentFailure, channel_reply.PermanentReplyFailure))
+                       or msg.attempts >= self.settings.outbox_max_attempts)
             retry_at = None if give_up else utcnow() + dt.timedelta(seconds=self.backoff(msg.attempts))
             self.storage.mark_failed(msg.id, self.worker_id, error, retry_at)
             if give_up:

@@ -41,11 +41,12 @@ class DuplicateReference(RuntimeError):
 class ClaimedMessage:
     """An outbox row claimed by one worker (a plain copy: no session attached)."""
     id: int
-    escalation_id: int
+    escalation_id: int | None  # None: a messaging channel's reply (``payload`` says what to send)
     reference: str
     channel: str
     target: str | None
     attempts: int  # including the one just claimed
+    payload: str | None = None
 
 
 @dataclass
@@ -263,8 +264,8 @@ class Storage:
                                 break
                 rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
                                       .order_by(OutboxMessage.id))) if ids else []
-                return [ClaimedMessage(r.id, r.escalation_id, r.reference, r.channel, r.target, r.attempts)
-                        for r in rows]
+                return [ClaimedMessage(r.id, r.escalation_id, r.reference, r.channel, r.target, r.attempts,
+                                       r.payload) for r in rows]
         except SQLAlchemyError as exc:
             raise StorageUnavailable(str(exc)) from exc
 
@@ -283,8 +284,22 @@ class Storage:
             raise StorageUnavailable(str(exc)) from exc
 
     def mark_delivered(self, message_id: int, worker: str, now: dt.datetime | None = None) -> bool:
+        # A channel reply's text is what the person was told: not kept once it is sent.
         return self._finish(message_id, worker, status="delivered", delivered_at=now or utcnow(),
-                            last_error=None)
+                            last_error=None, payload=None)
+
+    def add_channel_reply(self, channel: str, payload: str, target: str | None = None) -> None:
+        """Queue a messaging channel's reply (``line:<event id>``: one row per event, however
+        often the platform delivers it) for the outbox worker, which retries it like an e-mail."""
+        self.ensure_schema()
+        try:
+            with self.session() as s, s.begin():
+                s.add(OutboxMessage(escalation_id=None, reference="", channel=channel[:32], target=target,
+                                    payload=payload))
+        except IntegrityError:
+            return  # queued already
+        except SQLAlchemyError as exc:
+            raise StorageUnavailable(str(exc)) from exc
 
     def mark_failed(self, message_id: int, worker: str, error: str,
                     retry_at: dt.datetime | None) -> bool:

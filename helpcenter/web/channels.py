@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, request
 
 from ..locales import catalog
-from ..support import conversations
+from ..support import channel_reply, conversations
 from ..support.assistant import quote
 from ..support.storage import StorageUnavailable
 from .assist import guess_locale, run_turn
@@ -141,3 +141,58 @@ def _greeting(locale: str) -> str:
 def _text_only(locale: str) -> str:
     _ = catalog(locale).gettext
     return _("抱歉，我只能读文字消息。请用文字描述您的问题，或回复“人工”转人工客服。")
+
+
+# -- LINE --
+
+@bp.post("/line")
+def line():  # type: ignore[no-untyped-def]
+    from linebot.v3 import WebhookParser
+    from linebot.v3.exceptions import InvalidSignatureError
+    from linebot.v3.webhooks import FollowEvent, MessageEvent, TextMessageContent
+
+    s = current_app.extensions["hc_settings"]
+    if not s.line_channel_secret:
+        abort(404)
+    body = request.get_data(as_text=True)
+    try:  # HMAC-SHA256 of the raw body with the channel secret, compared in constant time
+        events = WebhookParser(s.line_channel_secret).parse(body, request.headers.get("X-Line-Signature", ""))
+    except InvalidSignatureError:
+        return Response("invalid signature", 401, mimetype="text/plain")
+    except Exception:
+        log.warning("line: a signed body that is not a webhook")
+        return Response("bad request", 400, mimetype="text/plain")
+    storage = current_app.extensions["hc_storage"]
+    queued = False
+    for event in events:
+        token = getattr(event, "reply_token", None)
+        event_id = getattr(event, "webhook_event_id", None) or token
+        if not token or not event_id:
+            continue
+        if isinstance(event, MessageEvent) and isinstance(event.message, TextMessageContent):
+            user = getattr(event.source, "user_id", None) or "anonymous"
+            text_in = event.message.text
+
+            def turn(user: str = user, text_in: str = text_in) -> str:
+                return chat_turn("line", user, text_in, channel_reply.LINE_TEXT_CHARS)
+        elif isinstance(event, (MessageEvent, FollowEvent)):
+            greeting = isinstance(event, FollowEvent)
+
+            def turn(greeting: bool = greeting) -> str:
+                return _greeting(guess_locale("")) if greeting else _text_only(guess_locale(""))
+        else:
+            continue
+        try:
+            # Redelivered events (LINE retries when we were slow) were taken already: not answered twice.
+            if conversations.claim_message(storage, "line", event_id):
+                text = turn()
+                conversations.answer_message(storage, "line", event_id, text)
+                storage.add_channel_reply(channel_reply.LINE_PREFIX + event_id, channel_reply.line_payload(token, text))
+                queued = True
+        except StorageUnavailable as exc:  # 500: LINE delivers the event again later
+            log.error("line: database unavailable, LINE will redeliver: %s", exc)
+            return Response("try again", 500, mimetype="text/plain")
+    outbox = current_app.extensions.get("hc_outbox")
+    if queued and outbox is not None:
+        outbox.wake()  # send now rather than at the next poll
+    return Response("OK", mimetype="text/plain")

@@ -1,9 +1,11 @@
 """conversations: the assistant's conversations, messaging channels' messages, and the channel of
 each logged assistant turn
 
-Only adds: two tables (``conversations``; ``channel_messages``, so a WeChat or LINE message
-retried by the platform is answered once) and a nullable column (``search_log.channel``, added
-with ALTER TABLE ... ADD COLUMN; older rows keep NULL, as they were site or API searches).
+Adds two tables (``conversations``; ``channel_messages``, so a WeChat or LINE message retried by
+the platform is answered once) and nullable columns (``search_log.channel``: older rows keep
+NULL, as they were site or API searches; ``outbox.payload``: what a LINE reply sends). The outbox
+also takes rows that belong to no request (a LINE reply): ``outbox.escalation_id`` becomes
+nullable, which SQLite does by copying the table (batch mode); every row and index is kept.
 
 Revision ID: 0006
 Revises: 0005
@@ -25,6 +27,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("search_log", sa.Column("channel", sa.String(length=16), nullable=True))
+    op.add_column("outbox", sa.Column("payload", sa.Text(), nullable=True))
+    with op.batch_alter_table("outbox") as batch:
+        batch.alter_column("escalation_id", existing_type=sa.Integer(), nullable=True)
     op.create_table(
         "conversations",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -62,5 +67,9 @@ def downgrade() -> None:
     # Downgrading drops every conversation with the assistant: say so before running it.
     op.drop_table("channel_messages")
     op.drop_table("conversations")
+    op.execute("DELETE FROM outbox WHERE escalation_id IS NULL")
+    with op.batch_alter_table("outbox") as batch:
+        batch.alter_column("escalation_id", existing_type=sa.Integer(), nullable=False)
+        batch.drop_column("payload")
     with op.batch_alter_table("search_log") as batch:
         batch.drop_column("channel")
