@@ -146,3 +146,41 @@ def test_shipped_articles_answer_the_held_out_queries(tmp_path, real_embedder):
     # A regression guard well below the measured figures (see README), not a tuning target.
     assert result.metrics["hit@3"] >= 0.90, result.misses
     assert result.metrics["mrr@10"] >= 0.80
+
+
+def test_the_assistant_answers_and_hands_over_on_the_shipped_articles_in_every_locale(tmp_path, real_embedder):
+    """End to end with the real model: the shipped help content through POST /api/assist, asked
+    in 简体, 繁體 and English, answered in the asker's script with the section that answers."""
+    from helpcenter.web import create_app
+
+    s = Settings(articles_dir=str(ROOT / "articles"), index_dir=str(tmp_path / "index"),
+                 model=default_model.DEFAULT_MODEL_NAME, instance_dir=str(tmp_path / "instance"),
+                 user_dict=str(ROOT / "articles" / "_dictionary.txt"), outbox_worker=0).validate()
+    build_index(s, real_embedder)
+    app = create_app({"TESTING": True}, settings=s, searcher=Searcher(s, real_embedder))
+    client = app.test_client()
+    token = client.get("/api/csrf").get_json()["csrf_token"]
+
+    def say(message: str, conv: str | None = None, **extra) -> dict:
+        body = {"message": message, **({"conversation_id": conv} if conv else {}), **extra}
+        return client.post("/api/assist", json=body, headers={"X-CSRFToken": token}).get_json()
+
+    # Two password articles score alike for this one: the assistant asks which is meant.
+    asked = say("密码忘了怎么办")
+    assert asked["reply"]["kind"] == "clarify"
+    options = [a["id"] for a in asked["reply"]["articles"]]
+    assert "account/forgot-password" in options
+    first = say(str(options.index("account/forgot-password") + 1), asked["conversation_id"])
+    assert first["reply"]["kind"] == "answer" and first["reply"]["article"]["id"] == "account/forgot-password"
+    assert first["reply"]["passage"] and len(first["reply"]["passage"]) < 700  # a section, not the article
+    hant = say("帳號被盜了怎麼辦", locale="zh-Hant")["reply"]
+    assert hant["article"]["id"] == "account/stolen-account" and "帳號" in hant["article"]["title"]
+    en = say("Someone stole my account", locale="en")["reply"]
+    assert en["article"]["id"] == "account/stolen-account" and en["article"]["title"].isascii()
+    conv = first["conversation_id"]
+    assert say("否", conv)["reply"]["article"]["id"] != "account/forgot-password"
+    say("转人工", conv)
+    say("me@example.com", conv)
+    done = say("收不到重置密码的验证码", conv)["reply"]
+    esc = app.extensions["hc_storage"].get_escalation(done["reference"])
+    assert esc.subject == "密码忘了怎么办" and esc.email == "me@example.com"
