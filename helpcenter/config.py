@@ -24,6 +24,7 @@ class ConfigError(ValueError):
     """A setting has a bad value; the message names the setting and its source."""
 
 
+ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 BRAND_COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 # The logo types browsers show as images and never run: SVG is refused (opened on its own it
 # runs script on the site's origin). Checked by content, not only by name.
@@ -185,6 +186,9 @@ class Settings:
         "\"您想问的是：A / B / 都不是\" instead of a list of guesses.")
     assist_clarify_floor: float = _setting(
         0.85, "The first article's best cosine under which near-tied articles are not worth asking about.")
+    widget_origins: str = _setting(
+        "", "Sites that may embed the help widget (`https://shop.example.com`, comma-separated origins): only "
+        "their pages may frame it (CSP frame-ancestors); empty: the widget can be framed by no site.")
     # --- messaging channels (off until configured) ---
     wechat_token: str = _setting("", "WeChat Official Account server token (公众号 服务器配置 Token); empty: /channels/wechat is off.")
     wechat_aes_key: str = _setting(
@@ -293,6 +297,10 @@ class Settings:
             raise ConfigError(f"demote_similarity: must be between 0 and 1, got {self.demote_similarity}")
         if not self.learn_half_life_days > 0:
             raise ConfigError(f"learn_half_life_days: must be more than 0, got {self.learn_half_life_days}")
+        for origin in filter(None, (o.strip() for o in self.widget_origins.split(","))):
+            if not ORIGIN_RE.match(origin):
+                raise ConfigError(f"widget_origins: {origin!r} is not an origin like https://shop.example.com "
+                                  "(scheme, host and port only; no path, no wildcard)")
         if self.wechat_aes_key and (len(self.wechat_aes_key) != 43 or not self.wechat_appid):
             raise ConfigError("wechat_aes_key: must be the 43-character EncodingAESKey, and wechat_appid must be set")
         if self.line_channel_secret and not self.line_access_token:

@@ -1,6 +1,7 @@
 """Save screenshots of home, searches, an article, a category, a missing page, the contact form
 (empty, sent with mistakes, sent), the reader's pages in 繁體 and English, the staff pages (report, what search learned, inbox, a search, a request with a reply and a note)
-and the requester's status page (with the reply, and a message refused), at desktop and phone width.
+the requester's status page (with the reply, and a message refused), and the help widget on another
+site's page (an answer, a hand-over), at desktop and phone width.
 
 Usage: scripts/screenshots [OUT_DIR]   (default: screenshots/)
 Serves the shipped articles (index/current) on a loopback port with the default model.
@@ -106,9 +107,62 @@ def seed_learning(app) -> None:  # noqa: ANN001
         writer.flush()
 
 
+def widget_pages(browser, base: str, host: str, out: Path) -> None:
+    """The widget open on another site's page, at desktop and phone width: a question answered,
+    then a conversation through "否" to a hand-over."""
+    for size_name, (w, h) in SIZES.items():
+        page = browser.new_page(viewport={"width": w, "height": h}, locale="zh-CN")
+        page.goto(host)
+        page.locator("button[aria-haspopup=dialog]").click()
+        panel = page.frame_locator("iframe")
+        panel.locator("#w-input").fill("密码忘了怎么办")
+        panel.locator("#w-input").press("Enter")
+        panel.locator(".w-bot").nth(1).wait_for()
+        panel.locator(".w-bot button.chip", has_text="忘记密码怎么重置").click()  # asked which: picks one
+        panel.locator(".w-bot").nth(2).wait_for()
+        shoot(page, out, f"widget-answer-{size_name}.png")
+        for message in ("否", "人工", "me@example.com", "重置密码的短信验证码一直收不到"):
+            count = panel.locator(".w-bot").count()
+            panel.locator("#w-input").fill(message)
+            panel.locator("#w-input").press("Enter")
+            panel.locator(".w-bot").nth(count).wait_for()
+        shoot(page, out, f"widget-handoff-{size_name}.png")
+        page.close()
+
+
+def host_page(app_base: str, port: int):  # noqa: ANN201
+    """Another site's page (localhost, not 127.0.0.1: another origin) with the widget's script tag."""
+    import http.server
+    import threading
+
+    html = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>某商城</title></head><body>'
+            f'<h1 style="font-family:sans-serif">某商城 · 订单中心</h1><p style="font-family:sans-serif">'
+            f'这是接入帮助小部件的另一个网站。</p><script src="{app_base}/widget.js" async></script></body></html>')
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(html.encode())
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(instance_dir=tempfile.mkdtemp(prefix="hc-shots-"))
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        host_port = sock.getsockname()[1]
+    settings = load_settings(instance_dir=tempfile.mkdtemp(prefix="hc-shots-"),
+                             widget_origins=f"http://localhost:{host_port}")
     app = create_app(settings=settings)
     staff.add_staff(app.extensions["hc_storage"], STAFF[0], "admin", STAFF[1])
     seed_learning(app)
@@ -129,6 +183,11 @@ def main(out: Path) -> None:
             shoot(page, out, f"contact-errors-{size_name}.png")
             staff_pages(page, base, out, size_name)
             page.close()
+        host = host_page(base, host_port)
+        try:
+            widget_pages(browser, base, f"http://localhost:{host_port}", out)
+        finally:
+            host.shutdown()
 
 
 if __name__ == "__main__":

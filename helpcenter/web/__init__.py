@@ -146,6 +146,11 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     app.register_blueprint(assist.bp)  # POST /api/assist: the assistant, one turn at a time
     app.register_blueprint(channels.bp)  # /channels/wechat, /channels/line: signed by the platforms
     csrf.exempt(channels.bp)  # no browser session: every request is checked by its platform signature
+    from . import widget
+
+    app.register_blueprint(widget.bp)  # /widget.js and the panel it frames (no cookies: see its doc)
+    csrf.exempt(widget.assist_api)
+    csrf.exempt(widget.escalations_api)
     app.register_blueprint(admin.bp)
     app.register_blueprint(staff_admin.bp)
     app.register_blueprint(inbox.bp)  # /admin/inbox: requests, for agents
@@ -174,7 +179,8 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
     def _security_headers(resp):  # type: ignore[no-untyped-def]
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["X-Frame-Options"] = "DENY"
+        if request.endpoint != "widget.panel":  # the panel is framed by the widget's hosts (its CSP says which)
+            resp.headers["X-Frame-Options"] = "DENY"
         resp.headers.setdefault("Referrer-Policy", "same-origin")  # the status page sends none (its URL is a key)
         return add_hsts(resp)
 
@@ -183,7 +189,7 @@ def create_app(test_config: dict[str, Any] | None = None, settings: Settings | N
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith(("/api/", "/widget/api/")) or request.path == "/healthz"
 
 
 def _register_errors(app: Flask) -> None:

@@ -27,7 +27,7 @@ ENVIRON_KEY = "helpcenter.locale"
 ROOT_KEY = "helpcenter.root"  # where the app is mounted, without the locale prefix
 LABELS = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
 # Pages that are never redirected to the remembered or negotiated locale.
-NO_REDIRECT = ("/static/", "/brand/", "/api/", "/healthz", "/locale/", "/admin", "/requests/", "/channels/")
+NO_REDIRECT = ("/static/", "/brand/", "/api/", "/healthz", "/locale/", "/admin", "/requests/", "/channels/", "/widget")
 
 bp = Blueprint("i18n", __name__)
 
@@ -81,7 +81,7 @@ def _choose() -> Any:
         g.locale = tag
         return None
     g.locale = locs.default
-    if request.path.startswith("/api/"):
+    if request.path.startswith(("/api/", "/widget/api/")):
         # The API has no redirects: ?locale= or the client's Accept-Language.
         asked = request.args.get("locale", "")
         g.locale = locs.match(asked) if asked else None

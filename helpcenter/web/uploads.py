@@ -113,7 +113,8 @@ class CappedSpool(io.RawIOBase):
 
 
 # JSON and XML read whole: a vote, an assistant turn, a WeChat or LINE webhook (64 KB is plenty).
-SMALL_BODY_ENDPOINTS = ("api.feedback", "assist.assist", "channels.wechat", "channels.line")
+SMALL_BODY_ENDPOINTS = ("api.feedback", "assist.assist", "channels.wechat", "channels.line", "widget.assist_api",
+                        "widget.escalations_api")
 
 
 class FormRequest(Request):
