@@ -154,3 +154,32 @@ def test_the_panel_passes_axe_and_fits_a_phone_in_every_locale(browser, embedded
     page.add_script_tag(path=str(AXE))
     assert page.evaluate(AXE_RUN) == []
     context.close()
+
+
+def test_articles_open_inside_the_panel_and_the_form_is_prefilled_from_the_conversation(browser, embedded):
+    app, _base, host = embedded
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(host)
+    page.locator("button[aria-haspopup=dialog]").click()
+    panel = page.frame_locator("iframe")
+    panel.locator("#w-input").type("追踪号码", delay=20)  # search as you type
+    panel.locator("#w-suggest button", has_text="订单无法追踪怎么办").click()
+    assert panel.locator("#w-article-body > h2").inner_text() == "订单无法追踪怎么办"
+    assert "追踪号码" in panel.locator("#w-article .body").inner_text()
+    panel.locator("#w-back").click()
+    panel.locator("#w-input").fill("物流一直不更新")
+    panel.locator("#w-input").press("Enter")
+    panel.locator(".w-title").first.wait_for()
+    panel.locator("#w-open-form").click()
+    assert panel.locator("#w-subject").input_value() == "物流一直不更新"
+    panel.locator("#w-email").fill("not an address")
+    panel.locator("#w-request button[type=submit]").click()
+    panel.locator("#w-form-error").wait_for()
+    assert panel.locator("#w-subject").input_value() == "物流一直不更新"  # nothing typed is lost
+    panel.locator("#w-description").fill("快递单号查不到任何物流信息，已经等了五天了。")
+    panel.locator("#w-email").fill("me@example.com")
+    panel.locator("#w-request button[type=submit]").click()
+    panel.locator("#w-form-done").wait_for()
+    reference = re.search(r"HC-\d{8}-[0-9A-Z]{4}", panel.locator("#w-form-done").inner_text()).group(0)
+    assert app.extensions["hc_storage"].get_escalation(reference).subject == "物流一直不更新"
+    page.close()
