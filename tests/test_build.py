@@ -175,10 +175,10 @@ def test_rebuild_reuses_html_and_tokens_of_unchanged_articles(settings, monkeypa
 
 
 def test_related_articles_are_the_nearest_others():
-    from helpcenter.engine.build import _related
+    from helpcenter.engine.related import related_articles
 
     vecs = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
-    rel = _related(vecs, ["a", "b", "c", "d"], ["a", "b", "c", "d"])
+    rel = related_articles(vecs, ["a", "b", "c", "d"], ["a", "b", "c", "d"])
     assert rel["a"][0] == "b" and rel["c"][0] == "d"
     assert all(a not in r for a, r in rel.items())
 

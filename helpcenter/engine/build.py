@@ -35,6 +35,7 @@ from .index import (
     FORMAT_VERSION,
     IndexError_,
     LoadedIndex,
+    ann_for,
     current_target,
     grow_ann,
     load_build,
@@ -43,9 +44,11 @@ from .index import (
     publish,
     resolved_ann_kind,
     stored_vectors,
+    vectors_of,
     write_build,
 )
 from .passages import PASSAGE_RULES_VERSION, Passage, article_passages, learned_passages
+from .related import related_again, related_articles
 from .render import render_article
 from .text import char_ngrams, dictionary_fingerprint, get_tokenizer, normalise
 from .translations import article_versions, category_versions
@@ -55,7 +58,6 @@ from ..locales import Locales
 # questions are question-like, so they match queries symmetrically.
 # "learned": a visitor's query that search learned belongs to the article (insights.learning).
 ROLE_FOR_KIND = {"title": "query", "question": "query", "section": "passage", "learned": "query"}
-RELATED_PER_ARTICLE = 4
 RENDER_VERSION = 2  # bump when render_article changes, so cached HTML is redone
 
 
@@ -91,26 +93,20 @@ class BuildCache:
     files: ParseCache = field(default_factory=dict)
     passages: dict[str, tuple[Article, list[Passage]]] = field(default_factory=dict)
     normalised: dict[str, str] = field(default_factory=dict)
-    live: LoadedIndex | None = None  # the build it published last, as verified: not read back from disk
+    live: LoadedIndex | None = None  # the build it made last: in memory, never read back from disk
+    # An article's page as the last build made it, while its file, its translations and the
+    # glossaries are the same objects: (key objects, article JSON without related/changed, images).
+    rendered: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Image]]] = field(default_factory=dict)
+
+    def forget_rendered(self) -> None:
+        """An image (or another file pages are made from) changed: make every page again."""
+        self.rendered.clear()
 
     def passages_of(self, article: Article) -> list[Passage]:
         hit = self.passages.get(article.path)
         if hit is None or hit[0] is not article:
             hit = self.passages[article.path] = (article, article_passages(article))
         return hit[1]
-
-
-def _related_again(vectors: np.ndarray, owners: list[str], ids: list[str], articles_json: dict[str, Any],
-                   live: LoadedIndex) -> dict[str, list[str]]:
-    """Related articles for a preview: the live build's lists where the article did not change,
-    worked out again for those that did (comparing all 10,000 takes seconds; a save changes one)."""
-    kept = {a: live.articles[a].get("related", []) for a in ids
-            if a in live.articles and live.articles[a].get("hash") == articles_json[a]["hash"]
-            and all(r in articles_json for r in live.articles[a].get("related", []))}
-    if len(kept) == len(ids):
-        return kept
-    again = _related(vectors, owners, ids, only={a for a in ids if a not in kept})
-    return {**kept, **again}
 
 
 def _own(translations: dict[str, Article], drafts: bool) -> dict[str, Article]:
@@ -161,34 +157,6 @@ def _previous_vectors(live: LoadedIndex | None, index_dir: Path, model: str) -> 
         return {}
     _model, passages, vectors = stored
     return {p["key"]: vectors[i] for i, p in enumerate(passages)}
-
-
-def _related(vectors: np.ndarray, owners: list[str], ids: list[str],
-             only: set[str] | None = None) -> dict[str, list[str]]:
-    """Nearest articles by the mean of their passage vectors (for ``only`` those, if given)."""
-    if not ids:
-        return {}
-    pos = {a: i for i, a in enumerate(ids)}
-    owner_of_row = np.fromiter((pos[o] for o in owners), dtype=np.int64, count=len(owners))
-    membership = sp.csr_matrix((np.ones(len(owners), dtype=np.float32), (owner_of_row, np.arange(len(owners)))),
-                               shape=(len(ids), len(owners)))
-    centroids = np.asarray(membership @ vectors, dtype=np.float32)
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
-    k = min(RELATED_PER_ARTICLE, len(ids) - 1)
-    out: dict[str, list[str]] = {}
-    if k < 1:
-        return {a: [] for a in ids}
-    # In blocks, with a partial sort: the full n x n ranking took seconds at 10k articles.
-    rows = np.arange(len(ids)) if only is None else np.array(sorted(pos[a] for a in only), dtype=np.int64)
-    for start in range(0, len(rows), 1024):
-        block = rows[start : start + 1024]
-        sims = centroids[block] @ centroids.T
-        sims[np.arange(len(block)), block] = -np.inf
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        for r, cols in enumerate(top):
-            best = cols[np.argsort(-sims[r, cols])]
-            out[ids[block[r]]] = [ids[j] for j in best]
-    return out
 
 
 def build_index(settings: Settings, embedder: Embedder | None = None,
@@ -257,7 +225,18 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                 published_images.update({img.name: img for img in found.values()})
                 return found
 
+            glossaries_key = json.dumps(collection.glossaries, sort_keys=True, ensure_ascii=False)
             for a in published:
+                own = _own(translated.get(a.id, {}), drafts)
+                # A preview keeps each page while nothing it is made from changed (the same parsed
+                # objects): a save then renders and hashes one article, not ten thousand.
+                same = (a, tuple(sorted(own.items(), key=lambda kv: kv[0])), glossaries_key)
+                kept = cache.rendered.get(a.id) if cache is not None else None
+                if kept is not None and len(kept[0]) == len(same) and all(x is y or x == y
+                                                                          for x, y in zip(kept[0], same)):
+                    articles_json[a.id] = dict(kept[1])
+                    published_images.update({img.name: img for img in kept[2].values()})
+                    continue
                 images = images_of(a)
                 shown = sorted((src, img.url, img.width, img.height) for src, img in images.items())
                 source = hashlib.sha256(f"{RENDER_VERSION}\x00{a.id}\x00{a.body}\x00{shown}".encode()).hexdigest()[:16]
@@ -271,13 +250,14 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
                     "id": a.id, "category": a.category, "title": a.title, "summary": a.summary,
                     "questions": a.questions, "tags": a.tags, "order": a.order, "updated": a.updated,
                     "html": html, "toc": toc, "path": a.path, "source": source,
-                    "locales": article_versions(a, _own(translated.get(a.id, {}), drafts), tags, collection.glossaries, html,
+                    "locales": article_versions(a, own, tags, collection.glossaries, html,
                                                 old.get("locales", {}), RENDER_VERSION, images_of),
                 }
                 if a.draft:  # only in a preview (drafts=True): the page says 草稿
                     articles_json[a.id]["draft"] = True
-            for a_json in articles_json.values():
-                a_json["hash"] = _article_hash(a_json)
+                articles_json[a.id]["hash"] = _article_hash(articles_json[a.id])
+                if cache is not None:
+                    cache.rendered[a.id] = (same, dict(articles_json[a.id]), dict(images))
             in_category: dict[str, list[str]] = {}
             for a in published:
                 in_category.setdefault(a.category, []).append(a.id)
@@ -374,12 +354,14 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             if not np.isfinite(vectors).all() or not np.isfinite(demoted_vectors).all():
                 raise BuildError("the embedding model returned non-finite vectors; nothing was published")
 
+        # A preview builds on its last build in memory (demotions are never part of one).
+        in_memory = cache is not None and live is not None and live.model == model_name and not demoted_entries
         with timer.stage("write"):
             owners = [p.article_id for p in passages]
             if cache is not None and live is not None:  # a preview: only what changed is compared again
-                related = _related_again(vectors, owners, [a.id for a in published], articles_json, live)
+                related = related_again(vectors, owners, [a.id for a in published], articles_json, live)
             else:
-                related = _related(vectors, owners, [a.id for a in published])
+                related = related_articles(vectors, owners, [a.id for a in published])
             for a_id, rel in related.items():
                 articles_json[a_id]["related"] = rel
             old_hashes: dict[str, str] = live.manifest.get("articles", {}) if live else {}
@@ -421,26 +403,39 @@ def build_index(settings: Settings, embedder: Embedder | None = None,
             if (live is not None and live.model == model_name
                     and resolved_ann_kind(settings.ann, len(passages)) == "hnsw"):
                 grown = grow_ann(live, vectors, [p.key for p in passages])
-            tmp = index_dir / BUILDS / f".tmp-{build_id}"
-            write_build(tmp, manifest, vectors, settings.ann, keyword, passages_json, articles_json,
-                        categories_json, user_dict, grown, pinyin=vocab, demoted=demoted_vectors)
-            # The term counts beside the keyword index are a cache for the next build, not
-            # part of the index: never checksummed, never required.
-            (tmp / KEYWORD_CACHE).write_text(json.dumps(made_with), "utf-8")
-            copy_assets(sorted(published_images.values(), key=lambda i: i.name), tmp)
+            images = sorted(published_images.values(), key=lambda i: i.name)
+            if in_memory:
+                assert live is not None
+                # A preview's build is served from memory and never read back: writing and
+                # verifying 300 MB on every save took most of a save's time at 10,000 articles.
+                ann, slot_rows = ann_for(vectors, settings.ann, grown)
+                made = LoadedIndex(live.path, manifest, ann, vectors_of(ann), keyword, passages_json, articles_json,
+                                   categories_json, slot_rows, pinyin=vocab, keyword_made_with=made_with)
+                copy_assets(images, live.path)  # content-hashed names: new ones sit beside the old
+                cache.live = made  # type: ignore[union-attr]
+                final = live.path
+            else:
+                tmp = index_dir / BUILDS / f".tmp-{build_id}"
+                write_build(tmp, manifest, vectors, settings.ann, keyword, passages_json, articles_json,
+                            categories_json, user_dict, grown, pinyin=vocab, demoted=demoted_vectors)
+                # The term counts beside the keyword index are a cache for the next build, not
+                # part of the index: never checksummed, never required.
+                (tmp / KEYWORD_CACHE).write_text(json.dumps(made_with), "utf-8")
+                copy_assets(images, tmp)
 
-        with timer.stage("verify"):
-            verified = load_build(tmp)  # the build must load cleanly before anyone can see it
-            final = index_dir / BUILDS / build_id
-            os.rename(tmp, final)
-            verified.path = final.resolve()
-            tmp = None
+        if not in_memory:
+            with timer.stage("verify"):
+                verified = load_build(tmp)  # the build must load cleanly before anyone can see it
+                final = index_dir / BUILDS / build_id
+                os.rename(tmp, final)
+                verified.path = final.resolve()
+                tmp = None
 
-        with timer.stage("publish"):
-            publish(index_dir, final)
-            prune_builds(index_dir, settings.keep_builds)
-            if cache is not None:
-                cache.live = verified
+            with timer.stage("publish"):
+                publish(index_dir, final)
+                prune_builds(index_dir, settings.keep_builds)
+                if cache is not None:
+                    cache.live = verified
 
         return BuildReport(
             build_id=build_id, path=final, articles=len(published), passages=len(passages),

@@ -118,6 +118,8 @@ class LoadedIndex:
     learned_by_article: dict[str, list[int]] = field(default_factory=dict)  # visitors' questions (kind learned)
     pinyin: PinyinVocab | None = None  # sound -> words of this corpus (None: built before pinyin)
     demoted: demotion.Demotions | None = None  # queries articles keep failing (engine.demotion)
+    # A build a preview made in memory (never written): what its keyword counts were made with.
+    keyword_made_with: dict[str, str] | None = None
     exact: bool = field(init=False)  # flat index: scanning ``vectors`` directly is the search
     row_slots: np.ndarray | None = field(init=False)  # passage row -> slot; None when equal
     own_rows: np.ndarray = field(init=False)  # True where the passage is the article's own text
@@ -325,6 +327,19 @@ def load_current(index_dir: Path) -> LoadedIndex:
     return load_build(target)
 
 
+def ann_for(vectors: np.ndarray, ann_kind: str,
+            grown: tuple[faiss.Index, np.ndarray] | None = None) -> tuple[faiss.Index, np.ndarray]:
+    """The ANN index of a build and its slot -> row map: the previous graph grown, or a new one."""
+    if grown is not None:
+        return grown
+    ann = make_ann(ann_kind, vectors.shape[1], len(vectors))
+    if len(vectors) and not ann.is_trained:
+        ann.train(vectors)
+    if len(vectors):
+        ann.add(vectors)
+    return ann, np.arange(len(vectors), dtype=np.int64)
+
+
 def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann_kind: str,
                 keyword: dict[str, BM25], passages: list[dict[str, Any]], articles: dict[str, Any],
                 categories: dict[str, Any], dictionary: Path | None,
@@ -336,15 +351,7 @@ def write_build(folder: Path, manifest: dict[str, Any], vectors: np.ndarray, ann
     it the ANN index is built from ``vectors``.
     """
     folder.mkdir(parents=True)
-    if grown is not None:
-        ann, slot_rows = grown
-    else:
-        ann = make_ann(ann_kind, vectors.shape[1], len(vectors))
-        if len(vectors) and not ann.is_trained:
-            ann.train(vectors)
-        if len(vectors):
-            ann.add(vectors)
-        slot_rows = np.arange(len(vectors), dtype=np.int64)
+    ann, slot_rows = ann_for(vectors, ann_kind, grown)
     faiss.write_index(ann, str(folder / "vectors.faiss"))
     np.save(folder / "slots.npy", slot_rows)
     for field_name, bm25 in keyword.items():

@@ -50,15 +50,22 @@ def previous_counts(live: LoadedIndex | None, expected: dict[str, str]) -> dict[
     vocabulary, where they were counted under the same rules."""
     if live is None:
         return {}
-    try:
-        made_with = json.loads((live.path / KEYWORD_CACHE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
+    made_with = live.keyword_made_with  # a preview's build in memory holds its counts
+    if made_with is None:
+        try:
+            made_with = json.loads((live.path / KEYWORD_CACHE).read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
     out = {}
     for field_name, fingerprint in expected.items():
         if field_name not in live.keyword:
             continue  # a build from before the field (pinyin): it is counted afresh
-        counts = BM25.load_counts(live.path, field_name) if made_with.get(field_name) == fingerprint else None
+        if made_with.get(field_name) != fingerprint:
+            counts = None
+        elif live.keyword_made_with is not None:
+            counts = live.keyword[field_name].counts
+        else:
+            counts = BM25.load_counts(live.path, field_name)
         vocab = live.keyword[field_name].vocab
         if counts is not None and counts.shape == (len(live.passages), len(vocab)):
             out[field_name] = (counts, vocab)

@@ -52,7 +52,10 @@ class Preview:
 
     def rebuild(self, changed: Iterable[str] = ()) -> PreviewState:
         t0 = time.perf_counter()
+        changed = list(changed)
         with self._build_lock:
+            if any(not p.endswith((".md", ".yml", ".yaml")) for p in changed):
+                self.cache.forget_rendered()  # an image changed: pages that show it are made again
             try:
                 report = build_index(self.settings, self.embedder, drafts=True, cache=self.cache)
                 problems, error = list(report.warnings), ""

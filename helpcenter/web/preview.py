@@ -18,7 +18,10 @@ WAIT_SECONDS = 20.0  # one long poll; the page asks again at once
 
 def init_preview(app: Flask, preview: Preview) -> None:
     app.extensions["hc_preview"] = preview
-    preview.on_built.append(app.extensions["hc_searcher"].handle.adopt)
+    adopt = app.extensions["hc_searcher"].handle.adopt
+    preview.on_built.append(adopt)
+    if preview.cache.live is not None:  # built before the app existed: its builds live in memory only
+        adopt(preview.cache.live)
     app.register_blueprint(bp)
 
 
