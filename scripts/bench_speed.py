@@ -73,7 +73,7 @@ def make_corpus(bench: Path, out: Path, n: int) -> list[str]:
     return bq[start:] + bq[:start]
 
 
-def preview_visible(live, settings, embedder, edited: Path, instance: Path, saves: int = 3) -> float:  # noqa: ANN001
+def preview_visible(live, settings, embedder, edited: Path, instance: Path, saves: int = 5) -> float:  # noqa: ANN001
     """Median seconds from saving ``edited`` to its page showing the new text, as a writer's open
     browser gets it: the watcher notices, the preview rebuilds, ``/_preview/changes`` answers the
     page's long poll, and the page is fetched again."""
@@ -273,7 +273,7 @@ def main() -> None:
         live = Preview(pv_settings, embedder)
         live.rebuild()  # the preview's start: every file parsed once
         saves = []
-        for i in range(3):
+        for i in range(5):
             edited.write_text(edited.read_text("utf-8") + f"\n预览里又改了一句 {i}。\n", "utf-8")
             saves.append(live.rebuild([str(edited)]).seconds)
         visible = preview_visible(live, pv_settings, embedder, edited, work / f"preview-instance-{n or 'shipped'}")
@@ -293,8 +293,8 @@ def main() -> None:
 
     print(f"\nbuild ({embedder.name}, backend {base_settings.embed_backend})")
     print("| articles | passages | full build s | passages/s | raw encode passages/s | one-article rebuild s "
-          "| re-embedded | rebuild stages s | preview save → rebuilt s (median of 3) "
-          "| preview save → page shows it s (median of 3) |")
+          "| re-embedded | rebuild stages s | preview save → rebuilt s (median of 5) "
+          "| preview save → page shows it s (median of 5) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n, p, full, rate, raw, one, emb, stages_s, pv, seen in build_rows:
         print(f"| {n or 'shipped'} | {p} | {full:.1f} | {rate:.0f} | {raw:.0f} | {one:.2f} | {emb} | {stages_s} "

@@ -250,14 +250,14 @@ class Assistant:
             message = _("没有找到确切的答案。这几篇可能有关：")
         else:
             message = _("没有找到相关的文章，换个说法试试？")
-        offer = state["failures"] >= 2 or not hits
+        offer = True  # nothing confident: a person is always offered beside the guesses
         handoff = _("仍然没有解决？回复“人工”转人工客服。")
         shown = hits[:3]
         lines = [f"- {h.title} {self.link(h.id, h.anchor, locale)}" for h in shown]
         reply = {"kind": "suggest", "message": message,
                  "articles": [_article(h, self.link(h.id, h.anchor, locale)) for h in shown],
-                 "offer_handoff": offer, "choices": [_("转人工")] if offer else [],
-                 "text": "\n".join([message, *lines] + ([handoff] if offer else []))}
+                 "offer_handoff": offer, "choices": [_("转人工")],
+                 "text": "\n".join([message, *lines, handoff])}
         return Turn(reply, state)
 
     @staticmethod
