@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, refresh
 from werkzeug.datastructures import MultiDict
 
 from ..engine.snippets import make_snippet
@@ -123,6 +123,7 @@ def run_turn(message: str, *, channel: str, locale: str, conversation_id: str | 
                           clarify_margin=s.assist_clarify_margin, clarify_floor=s.assist_clarify_floor,
                           result_cut=s.result_cut, normalise=normalise, highlight=_highlight)
     g.locale = conv.locale  # the request made at a hand-over, and every message, speak the conversation's
+    refresh()  # Flask-Babel may have settled on the request's locale already
     turn = assistant.turn(conv.state, message, conv.locale)
     for response in turn.searches:
         try:
