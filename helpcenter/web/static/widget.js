@@ -57,6 +57,7 @@
 
   function open(options) {
     var query = (options && options.query) || '';
+    var loaded = !!frame;
     if (!frame) {
       frame = document.createElement('iframe');
       frame.title = label;
@@ -73,7 +74,7 @@
     panel.hidden = false;
     button.setAttribute('aria-expanded', 'true');
     frame.focus();
-    frame.contentWindow && frame.contentWindow.postMessage({type: 'hc:focus'}, origin);
+    if (loaded) frame.contentWindow.postMessage({type: 'hc:focus'}, origin);  // a new one focuses itself
   }
   function close() {
     if (panel.hidden) return;
