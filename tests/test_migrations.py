@@ -420,7 +420,9 @@ def test_a_database_at_0005_keeps_its_rows_and_stores_conversations_at_head(data
     # The outbox was copied to make escalation_id nullable (SQLite): its waiting e-mail is still due.
     (waiting,) = store.outbox_messages("HC-20261205-CCCC")
     assert waiting.channel == "confirmation_email" and waiting.status == "pending"
-    store.add_channel_reply("line:E1", '{"replyToken": "t", "text": "hi"}')
+    from helpcenter.support.channel_reply import queue_line_reply
+
+    queue_line_reply(store, "E1", "t", "hi")
     assert [m.channel for m in store.claim_outbox("w", 10)] == ["confirmation_email", "line:E1"]
     import datetime as dt
 

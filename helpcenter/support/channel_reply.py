@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..config import Settings
+from ..db import OutboxMessage
+from .storage import Storage, StorageUnavailable
 
 LINE_PREFIX = "line:"  # + the webhook event id
 LINE_TEXT_CHARS = 5000  # the most one LINE text message may carry
@@ -22,8 +26,17 @@ class PermanentReplyFailure(Exception):
     """Trying again cannot help (the outbox gives up at once)."""
 
 
-def line_payload(reply_token: str, text: str) -> str:
-    return json.dumps({"replyToken": reply_token, "text": text[:LINE_TEXT_CHARS]}, ensure_ascii=False)
+def queue_line_reply(storage: Storage, event_id: str, reply_token: str, text: str) -> None:
+    """Queue the reply to one LINE event (``line:<event id>``) for the outbox worker, which sends
+    and retries it like an e-mail. The row belongs to no request; its text goes once it is sent."""
+    payload = json.dumps({"replyToken": reply_token, "text": text[:LINE_TEXT_CHARS]}, ensure_ascii=False)
+    storage.ensure_schema()
+    try:
+        with storage.session() as s, s.begin():
+            s.add(OutboxMessage(escalation_id=None, reference="", channel=(LINE_PREFIX + event_id)[:32],
+                                payload=payload))
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(str(exc)) from exc
 
 
 def send(settings: Settings, channel: str, payload: str | None) -> None:

@@ -288,19 +288,6 @@ class Storage:
         return self._finish(message_id, worker, status="delivered", delivered_at=now or utcnow(),
                             last_error=None, payload=None)
 
-    def add_channel_reply(self, channel: str, payload: str, target: str | None = None) -> None:
-        """Queue a messaging channel's reply (``line:<event id>``: one row per event, however
-        often the platform delivers it) for the outbox worker, which retries it like an e-mail."""
-        self.ensure_schema()
-        try:
-            with self.session() as s, s.begin():
-                s.add(OutboxMessage(escalation_id=None, reference="", channel=channel[:32], target=target,
-                                    payload=payload))
-        except IntegrityError:
-            return  # queued already
-        except SQLAlchemyError as exc:
-            raise StorageUnavailable(str(exc)) from exc
-
     def mark_failed(self, message_id: int, worker: str, error: str,
                     retry_at: dt.datetime | None) -> bool:
         """``retry_at`` None: give up (status failed, kept and visible); else try again then."""

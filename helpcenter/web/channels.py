@@ -187,7 +187,7 @@ def line():  # type: ignore[no-untyped-def]
             if conversations.claim_message(storage, "line", event_id):
                 text = turn()
                 conversations.answer_message(storage, "line", event_id, text)
-                storage.add_channel_reply(channel_reply.LINE_PREFIX + event_id, channel_reply.line_payload(token, text))
+                channel_reply.queue_line_reply(storage, event_id, token, text)
                 queued = True
         except StorageUnavailable as exc:  # 500: LINE delivers the event again later
             log.error("line: database unavailable, LINE will redeliver: %s", exc)
