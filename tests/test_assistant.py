@@ -208,12 +208,12 @@ def test_export_and_delete_include_the_persons_conversations_and_nobody_elses(cl
     mine, ref = handed_over(client, "me@example.com")
     theirs, _other = handed_over(client, "13800138000")
     storage, uploads = app.extensions["hc_storage"], tmp_path / "uploads"
+    app.extensions["hc_search_log"].flush()  # the search log is written in the background
     data = export_person(storage, uploads, email="ME@example.com")
     (conv,) = data["conversations"]
     assert conv["id"] == mine.id and conv["reference"] == ref and conv["email"] == "me@example.com"
     assert "物流一直不更新" in [e["text"] for e in conv["transcript"]]
     # The searches of the conversation are the person's too (its visit is the conversation).
-    app.extensions["hc_search_log"].flush()
     assert [s["query"] for s in data["searches"]] == ["物流一直不更新"]
     plan = delete_person(storage, uploads, email="me@example.com", dry_run=True)
     assert plan.conversations == 1 and len(rows(app, Conversation)) == 2
