@@ -181,10 +181,15 @@ class Assistant:
         elif self._tied(hits):
             turn = self._clarify(state, hits, _, locale)
         else:
-            near = [h for h in hits if h.score >= hits[0].score * (1 - self.result_cut)] if self.result_cut else hits
-            turn = self._suggest(state, near, _, locale, failed=True)
+            turn = self._suggest(state, self._near(hits, hits), _, locale, failed=True)
         turn.searches = searches
         return turn
+
+    def _near(self, hits: list[Any], ranked: list[Any]) -> list[Any]:
+        """``hits`` within the result cut of the question's best article, as the search page keeps them."""
+        if not hits or not self.result_cut:
+            return hits
+        return [h for h in hits if h.score >= ranked[0].score * (1 - self.result_cut)]
 
     def _tied(self, hits: list[Any]) -> bool:
         if len(hits) < 2 or hits[0].dense < self.clarify_floor:
@@ -224,8 +229,7 @@ class Assistant:
         rest = [h for h in ranked if h.id not in refused]
         if rest and not refused_all and state["failures"] < 2:
             return self._answer(state, rest[0], state["question"], _, locale, again=True)
-        near = [h for h in rest if h.score >= ranked[0].score * (1 - self.result_cut)] if rest else []
-        return self._suggest(state, near, _, locale, failed=False, sorry=True)
+        return self._suggest(state, self._near(rest, ranked), _, locale, failed=False, sorry=True)
 
     def _clarify(self, state: dict[str, Any], hits: list[Any], _: "_Texts", locale: str) -> Turn:
         tied = [h for h in hits[:3] if hits[0].score - h.score <= self.clarify_margin]
